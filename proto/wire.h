@@ -1,0 +1,109 @@
+/*
+ * brig wire format: the one header that says what travels on every socket.
+ *
+ * Every byte on the wire is a frame: a 4-byte big-endian unsigned length,
+ * then exactly that many bytes holding exactly one msgpack object.  The
+ * object is always an array whose first element is the message type (a
+ * positive integer from enum msg_type); the remaining elements are the
+ * message's fields in the fixed order documented in docs/protocol.md.
+ * Trailing fields are rejected, so adding a field means a new version.
+ *
+ * The same framing is used between a client and the broker (public), between
+ * the broker and a worker (internal, stream) and between the broker and the
+ * zygote (internal, one frame per SOCK_SEQPACKET record, with fds passed
+ * alongside).  Internal types never appear on the client socket: the broker
+ * refuses them there.
+ */
+#ifndef BRIG_PROTO_WIRE_H
+#define BRIG_PROTO_WIRE_H
+
+/*
+ * Bump whenever a message gains, loses or changes a field, or a type's
+ * meaning changes.  The broker refuses a HELLO with another version.
+ */
+#define BRIG_PROTOCOL_VERSION 1
+
+#define FRAME_HEADER_SIZE 4
+
+/* Hard ceilings; the configured limits may only be lower. */
+#define BRIG_FRAME_MAX_CEILING (64u * 1024 * 1024)
+#define BRIG_DEFAULT_MAX_FRAME (8u * 1024 * 1024)
+/* Room in a SUBMIT frame for everything but the input itself. */
+#define BRIG_SUBMIT_OVERHEAD 1024
+#define BRIG_NAME_MAX 64        /* handler, profile and client names */
+#define BRIG_MESSAGE_MAX 1024   /* human-readable message fields */
+#define BRIG_LIST_MAX 1024      /* entries in a handler or profile list */
+#define BRIG_MSGPACK_MAX_DEPTH 64
+
+enum msg_type {
+	/* hello block: client <-> broker, once per connection */
+	MSG_HELLO = 0x01,          /* client -> broker */
+	MSG_WELCOME = 0x02,        /* broker -> client */
+
+	/* job block: client -> broker */
+	MSG_SUBMIT = 0x10,
+	MSG_CANCEL = 0x11,
+
+	/* result block: broker -> client */
+	MSG_ITEM = 0x20,
+	MSG_FINAL = 0x21,
+
+	/* control block */
+	MSG_ERROR = 0x30,          /* broker -> client */
+
+	/* internal: broker <-> worker (stream socketpair) */
+	MSG_WORKER_READY = 0x40,   /* worker -> broker: sandboxed, waiting */
+	MSG_WORKER_JOB = 0x41,     /* broker -> worker */
+	MSG_WORKER_ITEM = 0x42,    /* worker -> broker */
+	MSG_WORKER_DONE = 0x43,    /* worker -> broker: last frame of a job */
+
+	/* internal: broker <-> zygote (seqpacket) */
+	MSG_ZYGOTE_READY = 0x50,   /* zygote -> broker: handlers loaded */
+	MSG_ZYGOTE_SPAWN = 0x51,   /* broker -> zygote, carries one fd */
+	MSG_ZYGOTE_SPAWNED = 0x52, /* zygote -> broker */
+	MSG_ZYGOTE_SPAWN_FAILED = 0x53,
+	MSG_ZYGOTE_KILL = 0x54,    /* broker -> zygote */
+	MSG_ZYGOTE_EXITED = 0x55,  /* zygote -> broker: worker reaped */
+};
+
+/* How a job ended: FINAL's outcome field. */
+enum brig_outcome {
+	BRIG_OUTCOME_OK = 0,
+	BRIG_OUTCOME_ERROR = 1,        /* the handler reported an error */
+	BRIG_OUTCOME_CRASHED = 2,      /* worker died; code = signal, or 0 */
+	BRIG_OUTCOME_TIMEOUT = 3,      /* wall-clock deadline passed */
+	BRIG_OUTCOME_CPU_LIMIT = 4,
+	BRIG_OUTCOME_MEMORY_LIMIT = 5,
+	BRIG_OUTCOME_PIDS_LIMIT = 6,
+	BRIG_OUTCOME_OUTPUT_LIMIT = 7,
+	BRIG_OUTCOME_VIOLATION = 8,    /* sandbox refused something; code = syscall */
+	BRIG_OUTCOME_CANCELLED = 9,
+	BRIG_OUTCOME_BROKER_ERROR = 10,
+	BRIG_OUTCOME__MAX = 10,
+};
+
+/* ERROR's code field. */
+enum brig_error_code {
+	BRIG_ERROR_PROTOCOL = 1,        /* malformed frame or message */
+	BRIG_ERROR_VERSION = 2,         /* HELLO with an unsupported version */
+	BRIG_ERROR_UNKNOWN_HANDLER = 3,
+	BRIG_ERROR_UNKNOWN_PROFILE = 4,
+	BRIG_ERROR_DUPLICATE_JOB = 5,   /* job id already in flight */
+	BRIG_ERROR_BUSY = 6,            /* a queue or quota is full */
+	BRIG_ERROR_TOO_LARGE = 7,       /* frame or input over the limit */
+	BRIG_ERROR_DENIED = 8,          /* policy refuses this client */
+	BRIG_ERROR_UNKNOWN_JOB = 9,     /* CANCEL of a job id not in flight */
+	BRIG_ERROR_INTERNAL = 10,
+	BRIG_ERROR_SHUTTING_DOWN = 11,
+	BRIG_ERROR_BAD_REQUEST = 12,    /* well-formed but invalid field value */
+	BRIG_ERROR__MAX = 12,
+};
+
+/* WORKER_DONE's status field. */
+enum worker_status {
+	WORKER_STATUS_OK = 0,
+	WORKER_STATUS_ERROR = 1,        /* handler failed, message says why */
+	WORKER_STATUS_NO_HANDLER = 2,
+};
+
+#endif
