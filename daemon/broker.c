@@ -1,0 +1,1285 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <systemd/sd-daemon.h>
+
+#include "broker.h"
+#include "chan.h"
+#include "log.h"
+#include "msg.h"
+#include "peer.h"
+#include "util.h"
+#include "worker.h"
+
+/* Workers being started at once per profile: bounds the zygote's backlog. */
+#define MAX_SPAWNING_PER_PROFILE 16
+#define SPAWN_RETRY_USEC 500000
+#define ZYGOTE_RESTART_USEC 100000
+
+struct broker;
+struct client;
+struct worker;
+
+enum job_state { JOB_QUEUED, JOB_RUNNING };
+
+struct job {
+	LIST_ENTRY(job) client_link;
+	TAILQ_ENTRY(job) queue_link;
+	struct broker *broker;
+	struct client *client;          /* NULL once the client has gone */
+	struct worker *worker;          /* while running */
+	enum job_state state;
+	uint32_t id;                    /* the client's job id */
+	size_t profile;
+	char handler[BRIG_NAME_MAX + 1];
+	uint8_t *input;                 /* until handed to the worker */
+	size_t input_len;
+	uint64_t submitted_usec;
+	struct event *deadline;
+	uint32_t timeout_ms;
+	uint32_t seq;
+	uint64_t output_bytes;
+	/* Set when the broker ends the job (timeout, cancel, limit). */
+	int forced_outcome;             /* -1: none */
+	char forced_message[BRIG_MESSAGE_MAX + 1];
+	bool done;                      /* the worker sent WORKER_DONE */
+	uint32_t done_status;
+	char done_message[BRIG_MESSAGE_MAX + 1];
+};
+
+enum worker_state { WORKER_SPAWNING, WORKER_IDLE, WORKER_BUSY };
+
+struct worker {
+	LIST_ENTRY(worker) link;
+	TAILQ_ENTRY(worker) idle_link;
+	struct broker *broker;
+	uint32_t id;
+	size_t profile;
+	enum worker_state state;
+	struct peer *peer;              /* NULL once the channel closed */
+	pid_t pid;                      /* 0 until the zygote says */
+	struct job *job;
+	bool kill_sent;
+};
+
+struct profile_state {
+	TAILQ_HEAD(, job) queue;
+	TAILQ_HEAD(, worker) idle;
+	unsigned queued;
+	unsigned idle_count;
+	unsigned spawning;
+	uint64_t retry_after_usec;      /* back off after workers fail to start */
+};
+
+struct client {
+	LIST_ENTRY(client) link;
+	struct broker *broker;
+	struct peer *peer;
+	uint64_t serial;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	bool greeted;
+	bool closing;
+	char name[BRIG_NAME_MAX + 1];
+	LIST_HEAD(, job) jobs;
+	unsigned job_count;
+};
+
+struct broker {
+	struct config *cfg;
+	const struct zygote_command *zygote_cmd;
+	struct event_base *base;
+	int listen_fd;
+	bool created_socket;
+	struct event *listen_ev;
+	struct event *signal_evs[4];
+	struct event *retry_ev;
+	struct chan *zygote;
+	pid_t zygote_pid;
+	bool zygote_ready;
+	struct strlist handlers;
+	LIST_HEAD(, client) clients;
+	unsigned client_count;
+	uint64_t next_client_serial;
+	LIST_HEAD(, worker) workers;
+	uint32_t next_worker_id;
+	unsigned queued_total;
+	uint64_t jobs_finished;
+	struct profile_state profiles[BRIG_MAX_PROFILES];
+	msgpack_sbuffer sb;
+	bool stopping;
+	bool notified_ready;
+};
+
+static void pool_refill(struct broker *b, size_t profile);
+static void pool_dispatch(struct broker *b, size_t profile);
+static void zygote_start(struct broker *b);
+
+/* ------------------------------------------------------------------ */
+/* clients: sending                                                     */
+
+static void client_send_packed(struct client *c)
+{
+	struct broker *b = c->broker;
+	int r;
+
+	if (c->closing) {
+		msgpack_sbuffer_clear(&b->sb);
+		return;
+	}
+	r = peer_send(c->peer, b->sb.data, b->sb.size);
+	msgpack_sbuffer_clear(&b->sb);
+	/* Invariant 6: a client that does not read its results cannot make
+	 * us buffer without bound; it is dropped once over its backlog. */
+	if (r < 0 || peer_output_pending(c->peer) > b->cfg->max_client_backlog) {
+		log_warn("client %" PRIu64 " (uid %u pid %d) dropped: %s", c->serial,
+			 (unsigned)c->uid, (int)c->pid,
+			 r < 0 ? "cannot queue output" : "not reading its results");
+		c->closing = true;
+		peer_close_after_flush(c->peer);
+	}
+}
+
+__attribute__((format(printf, 5, 6)))
+static void client_error(struct client *c, bool has_job, uint32_t job_id, uint32_t code,
+			 const char *fmt, ...)
+{
+	struct msg_error m = { .has_job = has_job, .job_id = job_id, .code = code };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m.message, sizeof(m.message), fmt, ap);
+	va_end(ap);
+	log_info("client %" PRIu64 " (uid %u pid %d): %s error: %s", c->serial, (unsigned)c->uid,
+		 (int)c->pid, brig_error_code_name((int)code), m.message);
+	if (msg_pack_error(&c->broker->sb, &m) < 0) {
+		msgpack_sbuffer_clear(&c->broker->sb);
+		return;
+	}
+	client_send_packed(c);
+}
+
+/* A client that broke the protocol gets one clear error, then is closed. */
+__attribute__((format(printf, 2, 3)))
+static void client_reject(struct client *c, const char *fmt, ...)
+{
+	struct msg_error m = { .code = BRIG_ERROR_PROTOCOL };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m.message, sizeof(m.message), fmt, ap);
+	va_end(ap);
+	log_warn("client %" PRIu64 " (uid %u pid %d) broke the protocol: %s", c->serial,
+		 (unsigned)c->uid, (int)c->pid, m.message);
+	if (!c->closing && msg_pack_error(&c->broker->sb, &m) == 0)
+		client_send_packed(c);
+	msgpack_sbuffer_clear(&c->broker->sb);
+	c->closing = true;
+	peer_close_after_flush(c->peer);
+}
+
+/* ------------------------------------------------------------------ */
+/* jobs                                                                 */
+
+static struct job *client_find_job(struct client *c, uint32_t id)
+{
+	struct job *j;
+
+	LIST_FOREACH(j, &c->jobs, client_link)
+		if (j->id == id)
+			return j;
+	return NULL;
+}
+
+static void job_free(struct job *j)
+{
+	if (j->deadline)
+		event_free(j->deadline);
+	free(j->input);
+	free(j);
+}
+
+/* Detach from everything and send the one final status (if anyone listens). */
+static void job_finish(struct job *j, int outcome, int64_t code, const char *message,
+		       uint64_t cpu_us, uint64_t maxrss_kib)
+{
+	struct broker *b = j->broker;
+	struct msg_final m = {
+		.job_id = j->id, .outcome = (uint32_t)outcome, .code = code,
+		.usage = { .wall_us = now_usec() - j->submitted_usec, .cpu_us = cpu_us,
+			   .maxrss_kib = maxrss_kib },
+	};
+
+	snprintf(m.message, sizeof(m.message), "%s", message ? message : "");
+	if (j->state == JOB_QUEUED) {
+		TAILQ_REMOVE(&b->profiles[j->profile].queue, j, queue_link);
+		b->profiles[j->profile].queued--;
+		b->queued_total--;
+	}
+	if (j->worker)
+		j->worker->job = NULL;
+	b->jobs_finished++;
+	if (j->client) {
+		struct client *c = j->client;
+
+		log_info("job %u client %" PRIu64 " uid %u gid %u pid %d handler %s profile %s: "
+			 "%s%s%s (wall %.3f ms, cpu %.3f ms, maxrss %" PRIu64 " KiB)",
+			 j->id, c->serial, (unsigned)c->uid, (unsigned)c->gid, (int)c->pid,
+			 j->handler, b->cfg->profiles[j->profile].name, brig_outcome_name(outcome),
+			 m.message[0] ? ": " : "", m.message, m.usage.wall_us / 1000.0,
+			 cpu_us / 1000.0, maxrss_kib);
+		LIST_REMOVE(j, client_link);
+		c->job_count--;
+		if (msg_pack_final(&b->sb, &m) == 0)
+			client_send_packed(c);
+		msgpack_sbuffer_clear(&b->sb);
+	}
+	job_free(j);
+}
+
+static void worker_kill(struct worker *w)
+{
+	struct broker *b = w->broker;
+
+	if (w->kill_sent || !b->zygote)
+		return;
+	w->kill_sent = true;
+	if (msg_pack_zygote_kill(&b->sb, &(struct msg_zygote_kill){ w->id }) == 0)
+		chan_send(b->zygote, b->sb.data, b->sb.size, -1);
+	msgpack_sbuffer_clear(&b->sb);
+}
+
+/*
+ * End a job on the broker's initiative.  A queued job ends now; a running
+ * one ends when the zygote reports its worker reaped, so that the final
+ * status is only sent once every process of the job is gone (invariant 4).
+ */
+__attribute__((format(printf, 3, 4)))
+static void job_abort(struct job *j, int outcome, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (j->forced_outcome >= 0)
+		return;
+	j->forced_outcome = outcome;
+	va_start(ap, fmt);
+	vsnprintf(j->forced_message, sizeof(j->forced_message), fmt, ap);
+	va_end(ap);
+	if (j->state == JOB_QUEUED) {
+		job_finish(j, outcome, 0, j->forced_message, 0, 0);
+		return;
+	}
+	if (j->worker)
+		worker_kill(j->worker);
+}
+
+static void job_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *j = arg;
+
+	(void)fd;
+	(void)what;
+	if (j->done)
+		return;   /* finished in time; waiting for the worker to be reaped */
+	job_abort(j, BRIG_OUTCOME_TIMEOUT, "no result within %u ms%s", j->timeout_ms,
+		  j->state == JOB_QUEUED ? " (still waiting for a worker)" : "");
+}
+
+static void job_start(struct job *j, struct worker *w)
+{
+	struct broker *b = j->broker;
+	struct msg_worker_job m = { .input = j->input, .input_len = j->input_len };
+	int r;
+
+	snprintf(m.handler, sizeof(m.handler), "%s", j->handler);
+	TAILQ_REMOVE(&b->profiles[j->profile].queue, j, queue_link);
+	b->profiles[j->profile].queued--;
+	b->queued_total--;
+	j->state = JOB_RUNNING;
+	j->worker = w;
+	w->job = j;
+	w->state = WORKER_BUSY;
+	r = msg_pack_worker_job(&b->sb, &m);
+	if (r == 0)
+		r = peer_send(w->peer, b->sb.data, b->sb.size);
+	msgpack_sbuffer_clear(&b->sb);
+	free(j->input);
+	j->input = NULL;
+	if (r < 0)
+		job_abort(j, BRIG_OUTCOME_BROKER_ERROR, "cannot hand the job to a worker: %s",
+			  strerror(-r));
+}
+
+/* ------------------------------------------------------------------ */
+/* workers                                                              */
+
+static struct worker *worker_find(struct broker *b, uint32_t id)
+{
+	struct worker *w;
+
+	LIST_FOREACH(w, &b->workers, link)
+		if (w->id == id)
+			return w;
+	return NULL;
+}
+
+static void worker_close_channel(struct worker *w)
+{
+	if (w->state == WORKER_IDLE) {
+		TAILQ_REMOVE(&w->broker->profiles[w->profile].idle, w, idle_link);
+		w->broker->profiles[w->profile].idle_count--;
+		w->state = WORKER_BUSY;   /* no longer available, not yet reaped */
+	}
+	peer_free(w->peer);
+	w->peer = NULL;
+}
+
+static void worker_free(struct worker *w)
+{
+	struct profile_state *ps = &w->broker->profiles[w->profile];
+
+	if (w->state == WORKER_IDLE) {
+		TAILQ_REMOVE(&ps->idle, w, idle_link);
+		ps->idle_count--;
+	} else if (w->state == WORKER_SPAWNING) {
+		ps->spawning--;
+	}
+	if (w->job)
+		w->job->worker = NULL;
+	LIST_REMOVE(w, link);
+	peer_free(w->peer);
+	free(w);
+}
+
+/* A worker broke the rules: it is killed and its job fails, nothing else. */
+__attribute__((format(printf, 2, 3)))
+static void worker_misbehaved(struct worker *w, const char *fmt, ...)
+{
+	char reason[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	log_warn("worker %u (pid %d) killed: %s", w->id, (int)w->pid, reason);
+	if (w->job)
+		job_abort(w->job, BRIG_OUTCOME_CRASHED, "the worker broke the protocol: %s", reason);
+	worker_kill(w);
+	worker_close_channel(w);
+}
+
+static void worker_relay_item(struct worker *w, struct msg_in *in)
+{
+	struct job *j = w->job;
+	struct broker *b = w->broker;
+	struct msg_worker_item item;
+	const struct profile_config *profile = &b->cfg->profiles[w->profile];
+	size_t before;
+
+	if (msg_decode_worker_item(in, &item) < 0) {
+		worker_misbehaved(w, "%s", in->error);
+		return;
+	}
+	if (j->forced_outcome >= 0)
+		return;   /* the job is ending; drop what is still in flight */
+	if (msg_pack_item(&b->sb, &(struct msg_item){ j->id, j->seq, item.item }) < 0) {
+		msgpack_sbuffer_clear(&b->sb);
+		job_abort(j, BRIG_OUTCOME_OUTPUT_LIMIT, "an item exceeds the maximum frame size");
+		return;
+	}
+	before = b->sb.size;
+	if (before - FRAME_HEADER_SIZE > b->cfg->max_frame) {
+		msgpack_sbuffer_clear(&b->sb);
+		job_abort(j, BRIG_OUTCOME_OUTPUT_LIMIT, "an item exceeds the maximum frame size");
+		return;
+	}
+	if (j->output_bytes + before > profile->max_output) {
+		msgpack_sbuffer_clear(&b->sb);
+		job_abort(j, BRIG_OUTCOME_OUTPUT_LIMIT,
+			  "output exceeds the profile's limit of %" PRIu64 " bytes after %u items",
+			  profile->max_output, j->seq);
+		return;
+	}
+	j->output_bytes += before;
+	j->seq++;
+	if (j->client)
+		client_send_packed(j->client);
+	else
+		msgpack_sbuffer_clear(&b->sb);
+}
+
+static int worker_on_frame(struct peer *p, const uint8_t *body, size_t len, void *arg)
+{
+	struct worker *w = arg;
+	struct msg_in in;
+	int type;
+
+	(void)p;
+	/* Invariant 3: a worker may be compromised; its bytes are untrusted. */
+	type = msg_open(&in, body, len);
+	if (type < 0) {
+		worker_misbehaved(w, "malformed frame: %s", in.error);
+		msg_close(&in);
+		return -1;
+	}
+	switch (type) {
+	case MSG_WORKER_READY:
+		if (w->state != WORKER_SPAWNING || msg_decode_worker_ready(&in) < 0) {
+			worker_misbehaved(w, "unexpected READY");
+			break;
+		}
+		w->broker->profiles[w->profile].spawning--;
+		w->state = WORKER_IDLE;
+		TAILQ_INSERT_TAIL(&w->broker->profiles[w->profile].idle, w, idle_link);
+		w->broker->profiles[w->profile].idle_count++;
+		msg_close(&in);
+		pool_dispatch(w->broker, w->profile);
+		return 0;
+	case MSG_WORKER_ITEM:
+		if (w->state != WORKER_BUSY || !w->job || w->job->done) {
+			worker_misbehaved(w, "ITEM outside a job");
+			break;
+		}
+		worker_relay_item(w, &in);
+		break;
+	case MSG_WORKER_DONE: {
+		struct msg_worker_done done;
+
+		if (w->state != WORKER_BUSY || !w->job || w->job->done) {
+			worker_misbehaved(w, "DONE outside a job");
+			break;
+		}
+		if (msg_decode_worker_done(&in, &done) < 0) {
+			worker_misbehaved(w, "%s", in.error);
+			break;
+		}
+		w->job->done = true;
+		w->job->done_status = done.status;
+		snprintf(w->job->done_message, sizeof(w->job->done_message), "%s", done.message);
+		break;
+	}
+	default:
+		/* Workers may only send results. */
+		worker_misbehaved(w, "message type %s is not allowed from a worker",
+				  msg_type_name(type));
+		break;
+	}
+	msg_close(&in);
+	return w->peer ? 0 : -1;
+}
+
+static void worker_on_close(struct peer *p, int err, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)p;
+	if (err == -EMSGSIZE || err == -EBADMSG) {
+		worker_misbehaved(w, "frame header %s", err == -EMSGSIZE ? "over the size limit" :
+									   "declares an empty frame");
+		return;
+	}
+	/* Normal at the end of a job: the exit report from the zygote decides. */
+	worker_close_channel(w);
+}
+
+static void worker_spawn(struct broker *b, size_t profile)
+{
+	struct worker *w;
+	int pair[2];
+	int r;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) {
+		log_error("cannot create a worker channel: %s", strerror(errno));
+		b->profiles[profile].retry_after_usec = now_usec() + SPAWN_RETRY_USEC;
+		return;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		goto fail;
+	w->broker = b;
+	w->id = ++b->next_worker_id;
+	w->profile = profile;
+	w->state = WORKER_SPAWNING;
+	evutil_make_socket_nonblocking(pair[0]);
+	w->peer = peer_new(b->base, pair[0], b->cfg->max_frame, worker_on_frame, worker_on_close, w);
+	if (!w->peer)
+		goto fail;
+	pair[0] = -1;
+	r = msg_pack_zygote_spawn(&b->sb, &(struct msg_zygote_spawn){ w->id, (uint32_t)profile });
+	if (r == 0)
+		r = chan_send(b->zygote, b->sb.data, b->sb.size, pair[1]);
+	msgpack_sbuffer_clear(&b->sb);
+	close(pair[1]);
+	if (r < 0) {
+		log_error("cannot ask the zygote for a worker: %s", strerror(-r));
+		peer_free(w->peer);
+		free(w);
+		return;
+	}
+	LIST_INSERT_HEAD(&b->workers, w, link);
+	b->profiles[profile].spawning++;
+	return;
+fail:
+	log_error("cannot set up a worker: out of memory");
+	if (pair[0] >= 0)
+		close(pair[0]);
+	close(pair[1]);
+	free(w);
+}
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct broker *b = arg;
+
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < b->cfg->profile_count; i++)
+		pool_refill(b, i);
+}
+
+static void pool_refill(struct broker *b, size_t profile)
+{
+	struct profile_state *ps = &b->profiles[profile];
+	unsigned want = b->cfg->profiles[profile].pool_size + ps->queued;
+	uint64_t now;
+
+	if (!b->zygote_ready || b->stopping)
+		return;
+	now = now_usec();
+	if (ps->retry_after_usec > now) {
+		struct timeval tv = { 0, (suseconds_t)(ps->retry_after_usec - now) };
+		if (tv.tv_usec >= 1000000) {
+			tv.tv_sec = tv.tv_usec / 1000000;
+			tv.tv_usec %= 1000000;
+		}
+		event_add(b->retry_ev, &tv);
+		return;
+	}
+	while (ps->spawning + ps->idle_count < want && ps->spawning < MAX_SPAWNING_PER_PROFILE) {
+		unsigned before = ps->spawning;
+		worker_spawn(b, profile);
+		if (ps->spawning == before)
+			break;
+	}
+}
+
+static void pool_dispatch(struct broker *b, size_t profile)
+{
+	struct profile_state *ps = &b->profiles[profile];
+
+	while (!TAILQ_EMPTY(&ps->queue) && !TAILQ_EMPTY(&ps->idle)) {
+		struct job *j = TAILQ_FIRST(&ps->queue);
+		struct worker *w = TAILQ_FIRST(&ps->idle);
+
+		TAILQ_REMOVE(&ps->idle, w, idle_link);
+		ps->idle_count--;
+		job_start(j, w);
+	}
+	pool_refill(b, profile);
+}
+
+/* The zygote reaped a worker: now, and only now, its job may end. */
+static void worker_exited(struct broker *b, const struct msg_zygote_exited *m)
+{
+	struct worker *w = worker_find(b, m->worker_id);
+	struct job *j;
+	int status = (int)m->wait_status;
+	size_t profile;
+
+	if (!w) {
+		log_warn("zygote reported unknown worker %u", m->worker_id);
+		return;
+	}
+	profile = w->profile;
+	j = w->job;
+	if (w->state == WORKER_SPAWNING && WIFEXITED(status) &&
+	    WEXITSTATUS(status) == WORKER_EXIT_SANDBOX) {
+		log_error("profile %s: a worker failed to enter its sandbox; retrying in %d ms",
+			  b->cfg->profiles[profile].name, SPAWN_RETRY_USEC / 1000);
+		b->profiles[profile].retry_after_usec = now_usec() + SPAWN_RETRY_USEC;
+	}
+	if (j) {
+		char message[BRIG_MESSAGE_MAX + 1];
+
+		if (j->forced_outcome >= 0) {
+			job_finish(j, j->forced_outcome, 0, j->forced_message, m->cpu_us, m->maxrss_kib);
+		} else if (j->done && j->done_status == WORKER_STATUS_OK) {
+			job_finish(j, BRIG_OUTCOME_OK, 0, "", m->cpu_us, m->maxrss_kib);
+		} else if (j->done && j->done_status == WORKER_STATUS_ERROR) {
+			job_finish(j, BRIG_OUTCOME_ERROR, 0, j->done_message, m->cpu_us, m->maxrss_kib);
+		} else if (j->done) {
+			job_finish(j, BRIG_OUTCOME_BROKER_ERROR, 0, j->done_message, m->cpu_us,
+				   m->maxrss_kib);
+		} else if (WIFSIGNALED(status)) {
+			snprintf(message, sizeof(message), "handler killed by signal %d (%s)",
+				 WTERMSIG(status), strsignal(WTERMSIG(status)));
+			job_finish(j, BRIG_OUTCOME_CRASHED, WTERMSIG(status), message, m->cpu_us,
+				   m->maxrss_kib);
+		} else {
+			snprintf(message, sizeof(message),
+				 "worker exited with status %d before finishing the job",
+				 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+			job_finish(j, BRIG_OUTCOME_CRASHED, 0, message, m->cpu_us, m->maxrss_kib);
+		}
+	}
+	worker_free(w);
+	pool_dispatch(b, profile);
+}
+
+/* ------------------------------------------------------------------ */
+/* client requests                                                      */
+
+static void client_on_hello(struct client *c, struct msg_in *in)
+{
+	struct broker *b = c->broker;
+	struct msg_hello hello;
+	struct msg_welcome welcome = {
+		.version = BRIG_PROTOCOL_VERSION,
+		.max_frame = b->cfg->max_frame,
+		.max_input = b->cfg->max_input,
+		.max_jobs = b->cfg->max_jobs_per_client,
+	};
+	char *profile_names[BRIG_MAX_PROFILES];
+
+	if (msg_decode_hello(in, &hello) < 0) {
+		client_reject(c, "%s", in->error);
+		return;
+	}
+	if (hello.version != BRIG_PROTOCOL_VERSION) {
+		client_error(c, false, 0, BRIG_ERROR_VERSION,
+			     "protocol version %u is not supported; this brigd speaks %d",
+			     hello.version, BRIG_PROTOCOL_VERSION);
+		c->closing = true;
+		peer_close_after_flush(c->peer);
+		return;
+	}
+	snprintf(c->name, sizeof(c->name), "%s", hello.client);
+	c->greeted = true;
+	snprintf(welcome.server, sizeof(welcome.server), "brigd %s", PACKAGE_VERSION);
+	welcome.handlers = b->handlers;
+	for (size_t i = 0; i < b->cfg->profile_count; i++)
+		profile_names[i] = b->cfg->profiles[i].name;
+	welcome.profiles.names = profile_names;
+	welcome.profiles.count = b->cfg->profile_count;
+	log_info("client %" PRIu64 " (uid %u gid %u pid %d) says hello as '%s'", c->serial,
+		 (unsigned)c->uid, (unsigned)c->gid, (int)c->pid, c->name);
+	if (msg_pack_welcome(&b->sb, &welcome) == 0)
+		client_send_packed(c);
+	msgpack_sbuffer_clear(&b->sb);
+}
+
+static bool handler_known(const struct broker *b, const char *name)
+{
+	for (size_t i = 0; i < b->handlers.count; i++)
+		if (strcmp(b->handlers.names[i], name) == 0)
+			return true;
+	return false;
+}
+
+static void client_on_submit(struct client *c, struct msg_in *in)
+{
+	struct broker *b = c->broker;
+	const struct profile_config *profile;
+	struct msg_submit m;
+	struct job *j;
+	int profile_index;
+	struct timeval tv;
+
+	if (msg_decode_submit(in, b->cfg->max_input, &m) < 0) {
+		/* The input being too large is the one well-formed refusal. */
+		client_reject(c, "%s", in->error);
+		return;
+	}
+	if (client_find_job(c, m.job_id)) {
+		client_error(c, true, m.job_id, BRIG_ERROR_DUPLICATE_JOB,
+			     "job id %u is already in flight on this connection", m.job_id);
+		return;
+	}
+	if (b->stopping) {
+		client_error(c, true, m.job_id, BRIG_ERROR_SHUTTING_DOWN, "brigd is shutting down");
+		return;
+	}
+	if (!handler_known(b, m.handler)) {
+		client_error(c, true, m.job_id, BRIG_ERROR_UNKNOWN_HANDLER,
+			     "no handler named '%s'", m.handler);
+		return;
+	}
+	profile_index = m.profile[0] ? config_find_profile(b->cfg, m.profile) :
+				       (int)b->cfg->default_profile;
+	if (profile_index < 0) {
+		client_error(c, true, m.job_id, BRIG_ERROR_UNKNOWN_PROFILE,
+			     "no profile named '%s'", m.profile);
+		return;
+	}
+	profile = &b->cfg->profiles[profile_index];
+	if (m.timeout_ms > profile->max_timeout_ms) {
+		client_error(c, true, m.job_id, BRIG_ERROR_BAD_REQUEST,
+			     "timeout of %u ms exceeds profile %s's maximum of %u ms", m.timeout_ms,
+			     profile->name, profile->max_timeout_ms);
+		return;
+	}
+	/* Invariant 6: bounded jobs per client and bounded queue overall. */
+	if (c->job_count >= b->cfg->max_jobs_per_client) {
+		client_error(c, true, m.job_id, BRIG_ERROR_BUSY,
+			     "this connection already has %u jobs in flight (the limit)",
+			     c->job_count);
+		return;
+	}
+	if (b->queued_total >= b->cfg->max_queued_jobs) {
+		client_error(c, true, m.job_id, BRIG_ERROR_BUSY,
+			     "%u jobs are waiting for a worker (the limit); try again later",
+			     b->queued_total);
+		return;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j || !(j->input = malloc(m.input_len ? m.input_len : 1))) {
+		free(j);
+		client_error(c, true, m.job_id, BRIG_ERROR_BUSY, "out of memory");
+		return;
+	}
+	memcpy(j->input, m.input, m.input_len);
+	j->input_len = m.input_len;
+	j->broker = b;
+	j->client = c;
+	j->id = m.job_id;
+	j->profile = (size_t)profile_index;
+	j->forced_outcome = -1;
+	j->state = JOB_QUEUED;
+	j->submitted_usec = now_usec();
+	j->timeout_ms = m.timeout_ms ? m.timeout_ms : profile->timeout_ms;
+	snprintf(j->handler, sizeof(j->handler), "%s", m.handler);
+	j->deadline = evtimer_new(b->base, job_deadline_cb, j);
+	if (!j->deadline) {
+		job_free(j);
+		client_error(c, true, m.job_id, BRIG_ERROR_BUSY, "out of memory");
+		return;
+	}
+	tv.tv_sec = j->timeout_ms / 1000;
+	tv.tv_usec = (suseconds_t)(j->timeout_ms % 1000) * 1000;
+	evtimer_add(j->deadline, &tv);
+	LIST_INSERT_HEAD(&c->jobs, j, client_link);
+	c->job_count++;
+	TAILQ_INSERT_TAIL(&b->profiles[j->profile].queue, j, queue_link);
+	b->profiles[j->profile].queued++;
+	b->queued_total++;
+	pool_dispatch(b, j->profile);
+}
+
+static void client_on_cancel(struct client *c, struct msg_in *in)
+{
+	struct msg_cancel m;
+	struct job *j;
+
+	if (msg_decode_cancel(in, &m) < 0) {
+		client_reject(c, "%s", in->error);
+		return;
+	}
+	j = client_find_job(c, m.job_id);
+	if (!j) {
+		client_error(c, true, m.job_id, BRIG_ERROR_UNKNOWN_JOB,
+			     "job %u is not in flight on this connection", m.job_id);
+		return;
+	}
+	if (j->done)
+		return;   /* it already finished; its final status is on its way */
+	job_abort(j, BRIG_OUTCOME_CANCELLED, "cancelled by the client");
+}
+
+struct client_handler {
+	int type;
+	bool needs_greeting;   /* false: only before HELLO; true: only after */
+	void (*handle)(struct client *c, struct msg_in *in);
+};
+
+/* Everything a client may send, and when. */
+static const struct client_handler client_handlers[] = {
+	{ MSG_HELLO, false, client_on_hello },
+	{ MSG_SUBMIT, true, client_on_submit },
+	{ MSG_CANCEL, true, client_on_cancel },
+};
+
+static void client_free(struct client *c)
+{
+	struct broker *b = c->broker;
+	struct job *j;
+
+	/* Invariant 4: a client that goes away takes its jobs with it. */
+	while ((j = LIST_FIRST(&c->jobs))) {
+		LIST_REMOVE(j, client_link);
+		j->client = NULL;
+		if (j->state == JOB_QUEUED) {
+			job_finish(j, BRIG_OUTCOME_CANCELLED, 0, NULL, 0, 0);
+		} else {
+			j->forced_outcome = BRIG_OUTCOME_CANCELLED;
+			if (j->worker)
+				worker_kill(j->worker);
+		}
+	}
+	LIST_REMOVE(c, link);
+	b->client_count--;
+	peer_free(c->peer);
+	log_info("client %" PRIu64 " (uid %u pid %d) disconnected", c->serial, (unsigned)c->uid,
+		 (int)c->pid);
+	free(c);
+	if (b->listen_ev && !b->stopping && !event_pending(b->listen_ev, EV_READ, NULL))
+		event_add(b->listen_ev, NULL);
+}
+
+static int client_on_frame(struct peer *p, const uint8_t *body, size_t len, void *arg)
+{
+	struct client *c = arg;
+	struct msg_in in;
+	int type;
+
+	(void)p;
+	if (c->closing)
+		return -1;
+	/* Invariant 3: the frame is size-checked (peer) and shape-checked here
+	 * before any field is used. */
+	type = msg_open(&in, body, len);
+	if (type < 0) {
+		client_reject(c, "malformed frame: %s", in.error);
+	} else {
+		size_t i;
+
+		for (i = 0; i < ARRAY_SIZE(client_handlers); i++)
+			if (client_handlers[i].type == type)
+				break;
+		if (i == ARRAY_SIZE(client_handlers))
+			client_reject(c, "message type %s (0x%02x) is not accepted from clients",
+				      msg_type_name(type), type);
+		else if (client_handlers[i].needs_greeting != c->greeted)
+			client_reject(c, c->greeted ? "HELLO was already received" :
+						      "the first message must be HELLO");
+		else
+			client_handlers[i].handle(c, &in);
+	}
+	msg_close(&in);
+	return c->closing ? -1 : 0;
+}
+
+static void client_on_close(struct peer *p, int err, void *arg)
+{
+	struct client *c = arg;
+
+	(void)p;
+	if (err == -EMSGSIZE && !c->closing) {
+		client_error(c, false, 0, BRIG_ERROR_TOO_LARGE,
+			     "frame exceeds the maximum frame size of %u bytes", c->broker->cfg->max_frame);
+		c->closing = true;
+		peer_close_after_flush(c->peer);
+		return;
+	}
+	if (err == -EBADMSG && !c->closing) {
+		client_reject(c, "a frame of length 0 is not allowed");
+		return;
+	}
+	client_free(c);
+}
+
+static void broker_accept(evutil_socket_t fd, short what, void *arg)
+{
+	struct broker *b = arg;
+
+	(void)what;
+	for (;;) {
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		struct client *c;
+		int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (cfd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_warn("accept: %s", strerror(errno));
+			if (errno == EMFILE || errno == ENFILE)
+				event_del(b->listen_ev);   /* re-armed when a client leaves */
+			return;
+		}
+		if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+			log_warn("SO_PEERCRED: %s", strerror(errno));
+			close(cfd);
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(cfd);
+			continue;
+		}
+		c->broker = b;
+		c->serial = ++b->next_client_serial;
+		c->uid = cred.uid;
+		c->gid = cred.gid;
+		c->pid = cred.pid;
+		LIST_INIT(&c->jobs);
+		c->peer = peer_new(b->base, cfd, b->cfg->max_frame, client_on_frame, client_on_close, c);
+		if (!c->peer) {
+			close(cfd);
+			free(c);
+			continue;
+		}
+		LIST_INSERT_HEAD(&b->clients, c, link);
+		b->client_count++;
+		log_debug("client %" PRIu64 " connected: uid %u gid %u pid %d", c->serial,
+			  (unsigned)c->uid, (unsigned)c->gid, (int)c->pid);
+		if (b->client_count > b->cfg->max_clients) {
+			client_error(c, false, 0, BRIG_ERROR_BUSY, "too many clients connected (%u)",
+				     b->cfg->max_clients);
+			c->closing = true;
+			peer_close_after_flush(c->peer);
+		}
+		if (b->client_count >= b->cfg->max_clients + 16)
+			event_del(b->listen_ev);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* the zygote                                                           */
+
+static void broker_notify_status(struct broker *b)
+{
+	unsigned idle = 0, spawning = 0;
+
+	for (size_t i = 0; i < b->cfg->profile_count; i++) {
+		idle += b->profiles[i].idle_count;
+		spawning += b->profiles[i].spawning;
+	}
+	sd_notifyf(0, "STATUS=%u clients, %u idle workers, %u starting, %u queued jobs, "
+		   "%" PRIu64 " jobs served", b->client_count, idle, spawning, b->queued_total,
+		   b->jobs_finished);
+}
+
+static int zygote_on_record(struct chan *ch, const uint8_t *body, size_t len, int passed_fd,
+			    void *arg)
+{
+	struct broker *b = arg;
+	struct msg_in in;
+	int type;
+
+	(void)ch;
+	if (passed_fd >= 0)
+		fatalx("the zygote passed a file descriptor");
+	type = msg_open(&in, body, len);
+	/* The zygote is brigd's own, more privileged, process: a broken rule
+	 * means a bug, and the broker stops rather than guess. */
+	switch (type) {
+	case MSG_ZYGOTE_READY: {
+		struct msg_zygote_ready m;
+
+		if (b->zygote_ready || msg_decode_zygote_ready(&in, &m) < 0)
+			fatalx("bad READY from the zygote: %s", in.error);
+		strlist_free(&b->handlers);
+		b->handlers = m.handlers;
+		b->zygote_ready = true;
+		log_info("zygote ready with %zu handlers", b->handlers.count);
+		for (size_t i = 0; i < b->cfg->profile_count; i++)
+			pool_dispatch(b, i);
+		if (!b->notified_ready) {
+			b->notified_ready = true;
+			sd_notify(0, "READY=1");
+		}
+		broker_notify_status(b);
+		break;
+	}
+	case MSG_ZYGOTE_SPAWNED: {
+		struct msg_zygote_spawned m;
+		struct worker *w;
+
+		if (msg_decode_zygote_spawned(&in, &m) < 0)
+			fatalx("bad SPAWNED from the zygote: %s", in.error);
+		w = worker_find(b, m.worker_id);
+		if (w)
+			w->pid = (pid_t)m.pid;
+		break;
+	}
+	case MSG_ZYGOTE_SPAWN_FAILED: {
+		struct msg_zygote_spawn_failed m;
+		struct worker *w;
+
+		if (msg_decode_zygote_spawn_failed(&in, &m) < 0)
+			fatalx("bad SPAWN_FAILED from the zygote: %s", in.error);
+		w = worker_find(b, m.worker_id);
+		if (w) {
+			size_t profile = w->profile;
+			log_error("profile %s: worker failed to start: %s", b->cfg->profiles[profile].name,
+				  m.message);
+			b->profiles[profile].retry_after_usec = now_usec() + SPAWN_RETRY_USEC;
+			worker_free(w);
+			pool_refill(b, profile);
+		}
+		break;
+	}
+	case MSG_ZYGOTE_EXITED: {
+		struct msg_zygote_exited m;
+
+		if (msg_decode_zygote_exited(&in, &m) < 0)
+			fatalx("bad EXITED from the zygote: %s", in.error);
+		worker_exited(b, &m);
+		break;
+	}
+	default:
+		fatalx("unexpected message from the zygote: %s (%s)", msg_type_name(type),
+		       type < 0 ? in.error : "not allowed here");
+	}
+	msg_close(&in);
+	return 0;
+}
+
+static void zygote_restart_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	zygote_start(arg);
+}
+
+/* The zygote is gone: every worker went with it (parent-death signal). */
+static void zygote_lost(struct broker *b, const char *why)
+{
+	struct worker *w;
+
+	if (!b->zygote)
+		return;
+	chan_free(b->zygote);
+	b->zygote = NULL;
+	b->zygote_ready = false;
+	if (b->zygote_pid > 0)
+		kill(b->zygote_pid, SIGKILL);
+	while ((w = LIST_FIRST(&b->workers))) {
+		struct job *j = w->job;
+
+		if (j) {
+			/* A job the client gave up on was already cancelled. */
+			if (j->forced_outcome >= 0)
+				job_finish(j, j->forced_outcome, 0, j->forced_message, 0, 0);
+			else
+				job_finish(j, BRIG_OUTCOME_BROKER_ERROR, 0,
+					   "the zygote died while the job ran", 0, 0);
+		}
+		worker_free(w);
+	}
+	if (b->stopping)
+		return;
+	log_error("zygote lost (%s); starting a new one", why);
+	event_base_once(b->base, -1, EV_TIMEOUT, zygote_restart_cb, b,
+			&(struct timeval){ 0, ZYGOTE_RESTART_USEC });
+}
+
+static void zygote_on_close(struct chan *ch, int err, void *arg)
+{
+	(void)ch;
+	zygote_lost(arg, err < 0 ? strerror(-err) : "channel closed");
+}
+
+static void zygote_start(struct broker *b)
+{
+	int pair[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+		fatal("socketpair");
+	pid = fork();
+	if (pid < 0)
+		fatal("fork");
+	if (pid == 0) {
+		/* exec, so that the zygote (and every worker) starts from a fresh
+		 * image holding none of the broker's memory (invariant 5). */
+		if (dup2(pair[1], 3) < 0)
+			_exit(127);
+		syscall(SYS_close_range, 4, ~0U, 0);
+		execv("/proc/self/exe", b->zygote_cmd->argv);
+		_exit(127);
+	}
+	close(pair[1]);
+	b->zygote_pid = pid;
+	b->zygote = chan_new(b->base, pair[0], zygote_on_record, zygote_on_close, b);
+	if (!b->zygote)
+		fatalx("cannot watch the zygote channel");
+	log_debug("zygote started as pid %d", (int)pid);
+}
+
+/* ------------------------------------------------------------------ */
+/* the process                                                          */
+
+static void broker_reap(struct broker *b)
+{
+	int status;
+	pid_t pid;
+
+	/* We are a subreaper: orphans of a dead zygote land here too. */
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == b->zygote_pid) {
+			b->zygote_pid = 0;
+			if (WIFSIGNALED(status))
+				log_error("zygote killed by signal %d", WTERMSIG(status));
+			else if (WEXITSTATUS(status) != 0)
+				log_error("zygote exited with status %d", WEXITSTATUS(status));
+			zygote_lost(b, "zygote exited");
+		}
+	}
+}
+
+static void broker_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct broker *b = arg;
+
+	(void)what;
+	switch (sig) {
+	case SIGCHLD:
+		broker_reap(b);
+		break;
+	case SIGTERM:
+	case SIGINT:
+		log_info("stopping on signal %d", (int)sig);
+		sd_notify(0, "STOPPING=1");
+		b->stopping = true;
+		event_base_loopbreak(b->base);
+		break;
+	default:
+		break;
+	}
+}
+
+static int broker_listen(struct broker *b)
+{
+	const char *path = b->cfg->socket_path;
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	char dir[PATH_MAX];
+	char *slash;
+	mode_t old_mask;
+	int fd, n, r;
+
+	n = sd_listen_fds(1);
+	if (n > 1)
+		fatalx("systemd passed %d sockets; brigd expects one", n);
+	if (n == 1) {
+		fd = SD_LISTEN_FDS_START;
+		if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0)
+			fatalx("the socket systemd passed is not a listening AF_UNIX stream socket");
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		evutil_make_socket_nonblocking(fd);
+		log_info("listening on the socket passed by systemd");
+		return fd;
+	}
+	if (strlen(path) >= sizeof(addr.sun_path))
+		fatalx("socket path %s is too long", path);
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			fatal("mkdir %s", dir);
+	}
+	memcpy(addr.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		fatal("socket");
+	{
+		/* A socket file left by a dead brigd is removed; a live one is not. */
+		struct stat st;
+		if (lstat(path, &st) == 0) {
+			int probe;
+			if (!S_ISSOCK(st.st_mode))
+				fatalx("%s exists and is not a socket", path);
+			probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			if (probe >= 0 && connect(probe, (struct sockaddr *)&addr, sizeof(addr)) == 0)
+				fatalx("another brigd is listening on %s", path);
+			if (probe >= 0)
+				close(probe);
+			unlink(path);
+		}
+	}
+	/* Bind under a umask so the socket never exists with a wider mode. */
+	old_mask = umask(0777 & ~b->cfg->socket_mode);
+	r = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
+	umask(old_mask);
+	if (r < 0)
+		fatal("bind %s", path);
+	b->created_socket = true;
+	if (listen(fd, 256) < 0)
+		fatal("listen");
+	log_info("listening on %s", path);
+	return fd;
+}
+
+int broker_main(struct config *cfg, const struct zygote_command *zygote_cmd)
+{
+	static const int signals[] = { SIGCHLD, SIGTERM, SIGINT };
+	struct broker *b;
+	struct client *c;
+	int exit_code = 0;
+
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		fatal("calloc");
+	b->cfg = cfg;
+	b->zygote_cmd = zygote_cmd;
+	LIST_INIT(&b->clients);
+	LIST_INIT(&b->workers);
+	for (size_t i = 0; i < BRIG_MAX_PROFILES; i++) {
+		TAILQ_INIT(&b->profiles[i].queue);
+		TAILQ_INIT(&b->profiles[i].idle);
+	}
+	msgpack_sbuffer_init(&b->sb);
+	signal(SIGPIPE, SIG_IGN);
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		fatal("prctl(PR_SET_CHILD_SUBREAPER)");
+
+	/* The process layout: the broker here, the zygote (and through it every
+	 * worker) in a fresh image, talking over one channel. */
+	b->base = event_base_new();
+	if (!b->base)
+		fatalx("event_base_new failed");
+	b->listen_fd = broker_listen(b);
+	b->listen_ev = event_new(b->base, b->listen_fd, EV_READ | EV_PERSIST, broker_accept, b);
+	b->retry_ev = evtimer_new(b->base, retry_cb, b);
+	if (!b->listen_ev || !b->retry_ev || event_add(b->listen_ev, NULL) < 0)
+		fatalx("cannot watch the listening socket");
+	for (size_t i = 0; i < ARRAY_SIZE(signals); i++) {
+		b->signal_evs[i] = evsignal_new(b->base, signals[i], broker_signal, b);
+		if (!b->signal_evs[i] || evsignal_add(b->signal_evs[i], NULL) < 0)
+			fatalx("cannot watch signal %d", signals[i]);
+	}
+	zygote_start(b);
+
+	event_base_dispatch(b->base);
+
+	/* Shutting down: no new clients, every job ends with its workers. */
+	b->stopping = true;
+	event_free(b->listen_ev);
+	b->listen_ev = NULL;
+	close(b->listen_fd);
+	if (b->created_socket)
+		unlink(cfg->socket_path);
+	while ((c = LIST_FIRST(&b->clients)))
+		client_free(c);
+	zygote_lost(b, "shutting down");
+	if (b->zygote_pid > 0)
+		waitpid(b->zygote_pid, NULL, 0);
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	for (size_t i = 0; i < ARRAY_SIZE(signals); i++)
+		event_free(b->signal_evs[i]);
+	event_free(b->retry_ev);
+	strlist_free(&b->handlers);
+	msgpack_sbuffer_destroy(&b->sb);
+	event_base_free(b->base);
+	free(b);
+	log_info("stopped");
+	return exit_code;
+}

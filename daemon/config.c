@@ -1,0 +1,362 @@
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ini.h>
+
+#include "config.h"
+#include "log.h"
+
+#define DEFAULT_SOCKET "/run/brig/brig.sock"
+#define NOBODY_ID 65534
+
+static void profile_set_defaults(struct profile_config *p, const char *name)
+{
+	memset(p, 0, sizeof(*p));
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->pool_size = 4;
+	p->uid = NOBODY_ID;
+	p->gid = NOBODY_ID;
+	p->timeout_ms = 10000;
+	p->max_timeout_ms = 300000;
+	p->max_output = 16u * 1024 * 1024;
+}
+
+void config_set_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->socket_path, sizeof(cfg->socket_path), "%s", DEFAULT_SOCKET);
+	cfg->socket_mode = 0660;
+	snprintf(cfg->handler_dir, sizeof(cfg->handler_dir), "%s", BRIG_HANDLER_DIR);
+	cfg->max_frame = BRIG_DEFAULT_MAX_FRAME;
+	cfg->max_input = cfg->max_frame - BRIG_SUBMIT_OVERHEAD;
+	cfg->max_jobs_per_client = 64;
+	cfg->max_clients = 1024;
+	cfg->max_queued_jobs = 1024;
+	cfg->max_client_backlog = 32u * 1024 * 1024;
+	cfg->log_level = LOG_LEVEL_INFO;
+	cfg->profile_count = 1;
+	cfg->default_profile = 0;
+	profile_set_defaults(&cfg->profiles[0], "default");
+}
+
+int config_find_profile(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->profile_count; i++)
+		if (strcmp(cfg->profiles[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+struct parse_state {
+	struct config *cfg;
+	const char *path;
+	char *err;
+	size_t err_size;
+	bool failed;
+	bool default_profile_named;
+	char default_profile[BRIG_NAME_MAX + 1];
+	FILE *file;
+	int line;               /* libinih here does not pass line numbers */
+};
+
+__attribute__((format(printf, 3, 4)))
+static int parse_fail(struct parse_state *st, int line, const char *fmt, ...)
+{
+	char reason[512];
+	va_list ap;
+
+	if (st->failed)
+		return 0;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	snprintf(st->err, st->err_size, "%s:%d: %s", st->path, line, reason);
+	st->failed = true;
+	return 0;   /* libinih: stop at the first error */
+}
+
+static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (*s == '\0' || *s == '-' || *s == '+')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end != '\0' || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > BRIG_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+static int parse_user(struct parse_state *st, int line, const char *value, uid_t *uid, gid_t *gid)
+{
+	uint64_t v;
+
+	if (parse_u64(value, 0, UINT32_MAX - 1, &v)) {
+		*uid = (uid_t)v;
+	} else {
+		struct passwd *pw = getpwnam(value);
+		if (!pw)
+			return parse_fail(st, line, "user '%s': no such user", value);
+		*uid = pw->pw_uid;
+		if (gid)
+			*gid = pw->pw_gid;
+	}
+	/* Invariant 1: no job code ever runs as uid 0. */
+	if (*uid == 0)
+		return parse_fail(st, line, "user '%s': jobs never run as uid 0", value);
+	return 1;
+}
+
+static int parse_group(struct parse_state *st, int line, const char *value, gid_t *gid)
+{
+	uint64_t v;
+
+	if (parse_u64(value, 0, UINT32_MAX - 1, &v)) {
+		*gid = (gid_t)v;
+	} else {
+		struct group *gr = getgrnam(value);
+		if (!gr)
+			return parse_fail(st, line, "group '%s': no such group", value);
+		*gid = gr->gr_gid;
+	}
+	if (*gid == 0)
+		return parse_fail(st, line, "group '%s': jobs never run as gid 0", value);
+	return 1;
+}
+
+static int parse_brigd_key(struct parse_state *st, int line, const char *key, const char *value)
+{
+	struct config *cfg = st->cfg;
+	uint64_t v;
+
+	if (strcmp(key, "socket") == 0) {
+		if (value[0] != '/' || strlen(value) >= 108)
+			return parse_fail(st, line, "socket: must be an absolute path under 108 bytes");
+		snprintf(cfg->socket_path, sizeof(cfg->socket_path), "%s", value);
+	} else if (strcmp(key, "socket_mode") == 0) {
+		char *end;
+		unsigned long mode = strtoul(value, &end, 8);
+		if (*value == '\0' || *end != '\0' || mode > 0777)
+			return parse_fail(st, line, "socket_mode: expected an octal mode like 0660");
+		cfg->socket_mode = (mode_t)mode;
+	} else if (strcmp(key, "handler_dir") == 0) {
+		if (value[0] != '/' || strlen(value) >= sizeof(cfg->handler_dir))
+			return parse_fail(st, line, "handler_dir: must be an absolute path");
+		snprintf(cfg->handler_dir, sizeof(cfg->handler_dir), "%s", value);
+	} else if (strcmp(key, "max_frame") == 0) {
+		if (!parse_u64(value, 4096, BRIG_FRAME_MAX_CEILING, &v))
+			return parse_fail(st, line, "max_frame: expected 4096..%u bytes",
+					  BRIG_FRAME_MAX_CEILING);
+		cfg->max_frame = (uint32_t)v;
+		cfg->max_input = cfg->max_frame - BRIG_SUBMIT_OVERHEAD;
+	} else if (strcmp(key, "max_jobs_per_client") == 0) {
+		if (!parse_u64(value, 1, 65536, &v))
+			return parse_fail(st, line, "max_jobs_per_client: expected 1..65536");
+		cfg->max_jobs_per_client = (uint32_t)v;
+	} else if (strcmp(key, "max_clients") == 0) {
+		if (!parse_u64(value, 1, 1000000, &v))
+			return parse_fail(st, line, "max_clients: expected 1..1000000");
+		cfg->max_clients = (uint32_t)v;
+	} else if (strcmp(key, "max_queued_jobs") == 0) {
+		if (!parse_u64(value, 1, 1000000, &v))
+			return parse_fail(st, line, "max_queued_jobs: expected 1..1000000");
+		cfg->max_queued_jobs = (uint32_t)v;
+	} else if (strcmp(key, "max_client_backlog") == 0) {
+		if (!parse_u64(value, 65536, UINT32_MAX, &v))
+			return parse_fail(st, line, "max_client_backlog: expected 65536..4294967295 bytes");
+		cfg->max_client_backlog = v;
+	} else if (strcmp(key, "default_profile") == 0) {
+		if (!valid_name(value))
+			return parse_fail(st, line, "default_profile: '%s' is not a valid name", value);
+		snprintf(st->default_profile, sizeof(st->default_profile), "%s", value);
+		st->default_profile_named = true;
+	} else if (strcmp(key, "log_level") == 0) {
+		static const char *const names[] = { "error", "warning", "info", "debug" };
+		size_t i;
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (strcmp(value, names[i]) == 0)
+				break;
+		if (i == sizeof(names) / sizeof(names[0]))
+			return parse_fail(st, line, "log_level: expected error, warning, info or debug");
+		cfg->log_level = (int)i;
+	} else {
+		return parse_fail(st, line, "[brigd]: unknown key '%s'", key);
+	}
+	return 1;
+}
+
+static int parse_profile_key(struct parse_state *st, int line, struct profile_config *p,
+			     const char *key, const char *value)
+{
+	uint64_t v;
+
+	if (strcmp(key, "pool_size") == 0) {
+		if (!parse_u64(value, 0, BRIG_MAX_POOL_SIZE, &v))
+			return parse_fail(st, line, "pool_size: expected 0..%d", BRIG_MAX_POOL_SIZE);
+		p->pool_size = (unsigned)v;
+	} else if (strcmp(key, "user") == 0) {
+		return parse_user(st, line, value, &p->uid, NULL);
+	} else if (strcmp(key, "group") == 0) {
+		return parse_group(st, line, value, &p->gid);
+	} else if (strcmp(key, "timeout_ms") == 0) {
+		if (!parse_u64(value, 1, 86400000, &v))
+			return parse_fail(st, line, "timeout_ms: expected 1..86400000");
+		p->timeout_ms = (uint32_t)v;
+	} else if (strcmp(key, "max_timeout_ms") == 0) {
+		if (!parse_u64(value, 1, 86400000, &v))
+			return parse_fail(st, line, "max_timeout_ms: expected 1..86400000");
+		p->max_timeout_ms = (uint32_t)v;
+	} else if (strcmp(key, "max_output") == 0) {
+		if (!parse_u64(value, 1024, UINT32_MAX, &v))
+			return parse_fail(st, line, "max_output: expected 1024..4294967295 bytes");
+		p->max_output = v;
+	} else {
+		return parse_fail(st, line, "[profile %s]: unknown key '%s'", p->name, key);
+	}
+	return 1;
+}
+
+/* Finds or creates the profile a "[profile NAME]" section names. */
+static int section_profile(struct parse_state *st, const char *section)
+{
+	struct config *cfg = st->cfg;
+	const char *name = section + 8;
+	int idx;
+
+	if (!valid_name(name)) {
+		parse_fail(st, st->line, "[%s]: '%s' is not a valid profile name "
+			   "(letters, digits, '-', '_', '.')", section, name);
+		return -1;
+	}
+	idx = config_find_profile(cfg, name);
+	if (idx >= 0)
+		return idx;
+	if (cfg->profile_count >= BRIG_MAX_PROFILES) {
+		parse_fail(st, st->line, "too many profiles (at most %d)", BRIG_MAX_PROFILES);
+		return -1;
+	}
+	idx = (int)cfg->profile_count++;
+	profile_set_defaults(&cfg->profiles[idx], name);
+	return idx;
+}
+
+static int config_ini_handler(void *user, const char *section, const char *key,
+			      const char *value)
+{
+	struct parse_state *st = user;
+	int idx;
+
+	if (st->failed)
+		return 0;
+	if (strcmp(section, "brigd") == 0)
+		return parse_brigd_key(st, st->line, key, value);
+	if (strncmp(section, "profile ", 8) == 0) {
+		idx = section_profile(st, section);
+		if (idx < 0)
+			return 0;
+		return parse_profile_key(st, st->line, &st->cfg->profiles[idx], key, value);
+	}
+	return parse_fail(st, st->line, "unknown section [%s]", section);
+}
+
+/*
+ * libinih's line reader: counts lines for error messages, and creates a
+ * profile as soon as its section header is seen, so that an empty
+ * "[profile x]" section still defines profile x with the defaults.
+ */
+static char *config_read_line(char *buf, int size, void *stream)
+{
+	struct parse_state *st = stream;
+	char section[BRIG_NAME_MAX + 24];
+	char *p;
+
+	if (!fgets(buf, size, st->file))
+		return NULL;
+	st->line++;
+	p = buf + strspn(buf, " \t");
+	if (!st->failed && sscanf(p, "[profile %72[^]]]", section + 8) == 1) {
+		memcpy(section, "profile ", 8);
+		section_profile(st, section);
+	}
+	return buf;
+}
+
+int config_load(const char *path, struct config **out, char *err, size_t err_size)
+{
+	struct config *cfg;
+	struct parse_state st = { .path = path, .err = err, .err_size = err_size };
+	FILE *f;
+	int r;
+
+	cfg = malloc(sizeof(*cfg));
+	if (!cfg)
+		return -ENOMEM;
+	config_set_defaults(cfg);
+	st.cfg = cfg;
+
+	f = fopen(path, "re");
+	if (!f) {
+		r = -errno;
+		snprintf(err, err_size, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	st.file = f;
+	r = ini_parse_stream(config_read_line, &st, config_ini_handler, &st);
+	fclose(f);
+	if (st.failed) {
+		r = -EINVAL;
+		goto fail;
+	}
+	if (r != 0) {
+		snprintf(err, err_size, "%s:%d: syntax error", path, r);
+		r = -EINVAL;
+		goto fail;
+	}
+	for (size_t i = 0; i < cfg->profile_count; i++) {
+		struct profile_config *p = &cfg->profiles[i];
+		if (p->timeout_ms > p->max_timeout_ms) {
+			snprintf(err, err_size, "%s: [profile %s]: timeout_ms %u exceeds max_timeout_ms %u",
+				 path, p->name, p->timeout_ms, p->max_timeout_ms);
+			r = -EINVAL;
+			goto fail;
+		}
+	}
+	if (st.default_profile_named) {
+		int idx = config_find_profile(cfg, st.default_profile);
+		if (idx < 0) {
+			snprintf(err, err_size, "%s: default_profile '%s' is not defined", path,
+				 st.default_profile);
+			r = -EINVAL;
+			goto fail;
+		}
+		cfg->default_profile = (size_t)idx;
+	}
+	*out = cfg;
+	return 0;
+fail:
+	free(cfg);
+	return r;
+}

@@ -1,0 +1,245 @@
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/queue.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "chan.h"
+#include "log.h"
+#include "msg.h"
+#include "plugins.h"
+#include "sandbox.h"
+#include "util.h"
+#include "worker.h"
+#include "zygote.h"
+
+struct zygote_worker {
+	LIST_ENTRY(zygote_worker) link;
+	uint32_t worker_id;
+	pid_t pid;
+};
+
+struct zygote {
+	const struct config *cfg;
+	struct event_base *base;
+	struct chan *broker;
+	struct event *sigchld;
+	struct plugin_set *plugins;
+	struct sandbox_filter filters[BRIG_MAX_PROFILES];
+	LIST_HEAD(, zygote_worker) workers;
+	msgpack_sbuffer sb;
+};
+
+static void zygote_send(struct zygote *z)
+{
+	int r = chan_send(z->broker, z->sb.data, z->sb.size, -1);
+
+	msgpack_sbuffer_clear(&z->sb);
+	/* The broker is our parent: if we cannot talk to it we have no job. */
+	if (r < 0)
+		fatalx("cannot send to the broker: %s", strerror(-r));
+}
+
+static pid_t zygote_fork_worker(struct zygote *z, const struct profile_config *profile,
+				const struct sandbox_filter *filter, int channel_fd)
+{
+	pid_t pid;
+
+	/* A raw clone: glibc has no wrapper that both gives the child new
+	 * namespaces and returns twice like fork(). */
+	pid = (pid_t)syscall(SYS_clone, sandbox_clone_flags(profile) | SIGCHLD, NULL, NULL,
+			     NULL, NULL);
+	if (pid != 0)
+		return pid;
+	worker_main(z->cfg, profile, filter, z->plugins, channel_fd);
+}
+
+static void zygote_spawn(struct zygote *z, const struct msg_zygote_spawn *m, int channel_fd)
+{
+	const struct profile_config *profile;
+	struct zygote_worker *w;
+	pid_t pid;
+
+	if (m->profile >= z->cfg->profile_count)
+		fatalx("broker asked for profile %u of %zu", m->profile, z->cfg->profile_count);
+	profile = &z->cfg->profiles[m->profile];
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		fatal("calloc");
+	pid = zygote_fork_worker(z, profile, &z->filters[m->profile], channel_fd);
+	close(channel_fd);
+	if (pid < 0) {
+		struct msg_zygote_spawn_failed failed = { .worker_id = m->worker_id, .error = errno };
+		snprintf(failed.message, sizeof(failed.message), "clone: %s", strerror(errno));
+		log_error("cannot start a worker for profile %s: %s", profile->name,
+			  strerror(errno));
+		free(w);
+		if (msg_pack_zygote_spawn_failed(&z->sb, &failed) < 0)
+			fatalx("cannot pack SPAWN_FAILED");
+		zygote_send(z);
+		return;
+	}
+	w->worker_id = m->worker_id;
+	w->pid = pid;
+	LIST_INSERT_HEAD(&z->workers, w, link);
+	if (msg_pack_zygote_spawned(&z->sb, &(struct msg_zygote_spawned){ m->worker_id, pid }) < 0)
+		fatalx("cannot pack SPAWNED");
+	zygote_send(z);
+}
+
+static void zygote_kill(struct zygote *z, uint32_t worker_id)
+{
+	struct zygote_worker *w;
+
+	/* Only workers not yet reaped are in the list, so the pid cannot have
+	 * been reused: the zombie holds it until wait4() below. */
+	LIST_FOREACH(w, &z->workers, link) {
+		if (w->worker_id == worker_id) {
+			kill(w->pid, SIGKILL);
+			return;
+		}
+	}
+}
+
+static int zygote_on_record(struct chan *ch, const uint8_t *body, size_t len, int passed_fd,
+			    void *arg)
+{
+	struct zygote *z = arg;
+	struct msg_in in;
+	int type;
+
+	(void)ch;
+	type = msg_open(&in, body, len);
+	/* A broken rule from the broker is fatal: it is our own parent. */
+	switch (type) {
+	case MSG_ZYGOTE_SPAWN: {
+		struct msg_zygote_spawn m;
+		if (msg_decode_zygote_spawn(&in, &m) < 0 || passed_fd < 0)
+			fatalx("bad SPAWN from the broker: %s", passed_fd < 0 ? "no fd" : in.error);
+		zygote_spawn(z, &m, passed_fd);
+		break;
+	}
+	case MSG_ZYGOTE_KILL: {
+		struct msg_zygote_kill m;
+		if (msg_decode_zygote_kill(&in, &m) < 0 || passed_fd >= 0)
+			fatalx("bad KILL from the broker: %s", in.error);
+		zygote_kill(z, m.worker_id);
+		break;
+	}
+	default:
+		fatalx("unexpected message from the broker: %s (%s)", msg_type_name(type),
+		       type < 0 ? in.error : "not allowed here");
+	}
+	msg_close(&in);
+	return 0;
+}
+
+static void zygote_on_close(struct chan *ch, int err, void *arg)
+{
+	struct zygote *z = arg;
+	struct zygote_worker *w;
+
+	(void)ch;
+	if (err < 0)
+		log_error("channel to the broker failed: %s", strerror(-err));
+	/* Without a broker every worker is useless: end them all, now. */
+	LIST_FOREACH(w, &z->workers, link)
+		kill(w->pid, SIGKILL);
+	event_base_loopbreak(z->base);
+}
+
+static void zygote_reap(evutil_socket_t sig, short what, void *arg)
+{
+	struct zygote *z = arg;
+	struct rusage ru;
+	int status;
+	pid_t pid;
+
+	(void)sig;
+	(void)what;
+	while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
+		struct zygote_worker *w;
+		struct msg_zygote_exited m;
+
+		LIST_FOREACH(w, &z->workers, link)
+			if (w->pid == pid)
+				break;
+		if (!w)
+			continue;
+		LIST_REMOVE(w, link);
+		m.worker_id = w->worker_id;
+		m.wait_status = status;
+		m.cpu_us = timeval_usec(ru.ru_utime.tv_sec, ru.ru_utime.tv_usec) +
+			   timeval_usec(ru.ru_stime.tv_sec, ru.ru_stime.tv_usec);
+		m.maxrss_kib = (uint64_t)ru.ru_maxrss;
+		free(w);
+		if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_SANDBOX)
+			log_error("worker %u could not enter its sandbox (see above)", m.worker_id);
+		if (msg_pack_zygote_exited(&z->sb, &m) < 0)
+			fatalx("cannot pack EXITED");
+		zygote_send(z);
+	}
+}
+
+static void zygote_announce(struct zygote *z)
+{
+	struct msg_zygote_ready ready = { 0 };
+	size_t n = plugin_set_count(z->plugins);
+
+	ready.handlers.names = calloc(n ? n : 1, sizeof(char *));
+	if (!ready.handlers.names)
+		fatal("calloc");
+	for (size_t i = 0; i < n; i++)
+		ready.handlers.names[i] = (char *)plugin_set_get(z->plugins, i)->name;
+	ready.handlers.count = n;
+	if (msg_pack_zygote_ready(&z->sb, &ready) < 0)
+		fatalx("cannot pack READY");
+	free(ready.handlers.names);
+	zygote_send(z);
+}
+
+void zygote_main(const struct config *cfg, int channel_fd)
+{
+	struct zygote z = { .cfg = cfg };
+	int r;
+
+	log_set_role("zygote");
+	/* If the broker dies, so do we (and with us, every worker). */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		fatal("prctl(PR_SET_PDEATHSIG)");
+	if (getppid() == 1)
+		fatalx("the broker is already gone");
+	LIST_INIT(&z.workers);
+	msgpack_sbuffer_init(&z.sb);
+
+	r = plugin_set_load(cfg->handler_dir, &z.plugins);
+	if (r < 0)
+		fatalx("cannot load handlers from %s: %s", cfg->handler_dir, strerror(-r));
+	for (size_t i = 0; i < cfg->profile_count; i++) {
+		r = sandbox_filter_build(&cfg->profiles[i], &z.filters[i]);
+		if (r < 0)
+			fatalx("profile %s: cannot build the seccomp filter: %s",
+			       cfg->profiles[i].name, strerror(-r));
+	}
+
+	z.base = event_base_new();
+	if (!z.base)
+		fatalx("event_base_new failed");
+	z.broker = chan_new(z.base, channel_fd, zygote_on_record, zygote_on_close, &z);
+	z.sigchld = evsignal_new(z.base, SIGCHLD, zygote_reap, &z);
+	if (!z.broker || !z.sigchld || evsignal_add(z.sigchld, NULL) < 0)
+		fatalx("cannot set up the event loop");
+	zygote_announce(&z);
+	log_debug("ready with %zu handlers", plugin_set_count(z.plugins));
+
+	event_base_dispatch(z.base);
+	exit(0);
+}
