@@ -31,6 +31,9 @@
 #define MAX_SPAWNING_PER_PROFILE 16
 #define SPAWN_RETRY_USEC 500000
 #define ZYGOTE_RESTART_USEC 100000
+/* A connection must say HELLO this soon, and a closing one must drain. */
+#define CLIENT_HELLO_TIMEOUT_SEC 10
+#define CLIENT_LINGER_SEC 5
 
 struct broker;
 struct client;
@@ -91,6 +94,7 @@ struct client {
 	LIST_ENTRY(client) link;
 	struct broker *broker;
 	struct peer *peer;
+	struct event *timer;            /* hello deadline, then linger deadline */
 	uint64_t serial;
 	uid_t uid;
 	gid_t gid;
@@ -114,6 +118,7 @@ struct broker {
 	struct chan *zygote;
 	pid_t zygote_pid;
 	bool zygote_ready;
+	unsigned zygote_failures;       /* deaths before READY, for back-off */
 	struct strlist handlers;
 	LIST_HEAD(, client) clients;
 	unsigned client_count;
@@ -135,6 +140,16 @@ static void zygote_start(struct broker *b);
 /* ------------------------------------------------------------------ */
 /* clients: sending                                                     */
 
+/* Flush what is queued, then close; a client that never drains is cut. */
+static void client_close_soon(struct client *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	peer_close_after_flush(c->peer);
+	event_add(c->timer, &(struct timeval){ CLIENT_LINGER_SEC, 0 });
+}
+
 static void client_send_packed(struct client *c)
 {
 	struct broker *b = c->broker;
@@ -152,8 +167,7 @@ static void client_send_packed(struct client *c)
 		log_warn("client %" PRIu64 " (uid %u pid %d) dropped: %s", c->serial,
 			 (unsigned)c->uid, (int)c->pid,
 			 r < 0 ? "cannot queue output" : "not reading its results");
-		c->closing = true;
-		peer_close_after_flush(c->peer);
+		client_close_soon(c);
 	}
 }
 
@@ -191,8 +205,7 @@ static void client_reject(struct client *c, const char *fmt, ...)
 	if (!c->closing && msg_pack_error(&c->broker->sb, &m) == 0)
 		client_send_packed(c);
 	msgpack_sbuffer_clear(&c->broker->sb);
-	c->closing = true;
-	peer_close_after_flush(c->peer);
+	client_close_soon(c);
 }
 
 /* ------------------------------------------------------------------ */
@@ -666,12 +679,12 @@ static void client_on_hello(struct client *c, struct msg_in *in)
 		client_error(c, false, 0, BRIG_ERROR_VERSION,
 			     "protocol version %u is not supported; this brigd speaks %d",
 			     hello.version, BRIG_PROTOCOL_VERSION);
-		c->closing = true;
-		peer_close_after_flush(c->peer);
+		client_close_soon(c);
 		return;
 	}
 	snprintf(c->name, sizeof(c->name), "%s", hello.client);
 	c->greeted = true;
+	event_del(c->timer);
 	snprintf(welcome.server, sizeof(welcome.server), "brigd %s", PACKAGE_VERSION);
 	welcome.handlers = b->handlers;
 	for (size_t i = 0; i < b->cfg->profile_count; i++)
@@ -771,6 +784,8 @@ static void client_on_submit(struct client *c, struct msg_in *in)
 		client_error(c, true, m.job_id, BRIG_ERROR_BUSY, "out of memory");
 		return;
 	}
+	/* The deadline counts from now, not from the loop's cached time. */
+	event_base_update_cache_time(b->base);
 	tv.tv_sec = j->timeout_ms / 1000;
 	tv.tv_usec = (suseconds_t)(j->timeout_ms % 1000) * 1000;
 	evtimer_add(j->deadline, &tv);
@@ -834,6 +849,7 @@ static void client_free(struct client *c)
 	}
 	LIST_REMOVE(c, link);
 	b->client_count--;
+	event_free(c->timer);
 	peer_free(c->peer);
 	log_info("client %" PRIu64 " (uid %u pid %d) disconnected", c->serial, (unsigned)c->uid,
 		 (int)c->pid);
@@ -883,14 +899,25 @@ static void client_on_close(struct peer *p, int err, void *arg)
 	if (err == -EMSGSIZE && !c->closing) {
 		client_error(c, false, 0, BRIG_ERROR_TOO_LARGE,
 			     "frame exceeds the maximum frame size of %u bytes", c->broker->cfg->max_frame);
-		c->closing = true;
-		peer_close_after_flush(c->peer);
+		client_close_soon(c);
 		return;
 	}
 	if (err == -EBADMSG && !c->closing) {
 		client_reject(c, "a frame of length 0 is not allowed");
 		return;
 	}
+	client_free(c);
+}
+
+static void client_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (!c->closing)
+		log_info("client %" PRIu64 " (uid %u pid %d) sent no HELLO within %d s; closing",
+			 c->serial, (unsigned)c->uid, (int)c->pid, CLIENT_HELLO_TIMEOUT_SEC);
 	client_free(c);
 }
 
@@ -929,11 +956,18 @@ static void broker_accept(evutil_socket_t fd, short what, void *arg)
 		c->pid = cred.pid;
 		LIST_INIT(&c->jobs);
 		c->peer = peer_new(b->base, cfd, b->cfg->max_frame, client_on_frame, client_on_close, c);
-		if (!c->peer) {
-			close(cfd);
+		c->timer = evtimer_new(b->base, client_timer_cb, c);
+		if (!c->peer || !c->timer) {
+			if (c->timer)
+				event_free(c->timer);
+			if (c->peer)
+				peer_free(c->peer);
+			else
+				close(cfd);
 			free(c);
 			continue;
 		}
+		event_add(c->timer, &(struct timeval){ CLIENT_HELLO_TIMEOUT_SEC, 0 });
 		LIST_INSERT_HEAD(&b->clients, c, link);
 		b->client_count++;
 		log_debug("client %" PRIu64 " connected: uid %u gid %u pid %d", c->serial,
@@ -941,8 +975,7 @@ static void broker_accept(evutil_socket_t fd, short what, void *arg)
 		if (b->client_count > b->cfg->max_clients) {
 			client_error(c, false, 0, BRIG_ERROR_BUSY, "too many clients connected (%u)",
 				     b->cfg->max_clients);
-			c->closing = true;
-			peer_close_after_flush(c->peer);
+			client_close_soon(c);
 		}
 		if (b->client_count >= b->cfg->max_clients + 16)
 			event_del(b->listen_ev);
@@ -987,6 +1020,7 @@ static int zygote_on_record(struct chan *ch, const uint8_t *body, size_t len, in
 		strlist_free(&b->handlers);
 		b->handlers = m.handlers;
 		b->zygote_ready = true;
+		b->zygote_failures = 0;
 		log_info("zygote ready with %zu handlers", b->handlers.count);
 		for (size_t i = 0; i < b->cfg->profile_count; i++)
 			pool_dispatch(b, i);
@@ -1052,6 +1086,7 @@ static void zygote_restart_cb(evutil_socket_t fd, short what, void *arg)
 static void zygote_lost(struct broker *b, const char *why)
 {
 	struct worker *w;
+	bool was_ready = b->zygote_ready;
 
 	if (!b->zygote)
 		return;
@@ -1075,9 +1110,23 @@ static void zygote_lost(struct broker *b, const char *why)
 	}
 	if (b->stopping)
 		return;
-	log_error("zygote lost (%s); starting a new one", why);
-	event_base_once(b->base, -1, EV_TIMEOUT, zygote_restart_cb, b,
-			&(struct timeval){ 0, ZYGOTE_RESTART_USEC });
+	{
+		/* A zygote that keeps dying before it is ready (a broken plugin, a
+		 * missing directory) is retried ever more slowly, up to 5 s. */
+		uint64_t delay = (uint64_t)ZYGOTE_RESTART_USEC << (b->zygote_failures < 6 ?
+								    b->zygote_failures : 6);
+		struct timeval tv;
+
+		if (delay > 5000000)
+			delay = 5000000;
+		if (!was_ready)
+			b->zygote_failures++;
+		tv.tv_sec = (time_t)(delay / 1000000);
+		tv.tv_usec = (suseconds_t)(delay % 1000000);
+		log_error("zygote lost (%s); starting a new one in %" PRIu64 " ms", why,
+			  delay / 1000);
+		event_base_once(b->base, -1, EV_TIMEOUT, zygote_restart_cb, b, &tv);
+	}
 }
 
 static void zygote_on_close(struct chan *ch, int err, void *arg)
@@ -1236,6 +1285,8 @@ int broker_main(struct config *cfg, const struct zygote_command *zygote_cmd)
 		TAILQ_INIT(&b->profiles[i].idle);
 	}
 	msgpack_sbuffer_init(&b->sb);
+	if (access(cfg->handler_dir, R_OK | X_OK) < 0)
+		fatal("handler directory %s", cfg->handler_dir);
 	signal(SIGPIPE, SIG_IGN);
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
 		fatal("prctl(PR_SET_CHILD_SUBREAPER)");

@@ -1,0 +1,54 @@
+/*
+ * The "core" plugin: handlers that need no library beyond msgpack.
+ *
+ * echo returns its input unchanged, as {"input": bin}.  It is the smallest
+ * possible round trip through the broker, the worker and the result stream,
+ * which makes it the handler to reach for when checking a deployment.
+ */
+#include <stdint.h>
+
+#include "brig/handler.h"
+
+static int echo_run(struct brig_ctx *ctx, const uint8_t *input, size_t len)
+{
+	msgpack_packer *pk;
+	int r = 0;
+
+	/* A msgpack bin carries at most 2^32-1 bytes; refuse rather than wrap. */
+	if (len > UINT32_MAX) {
+		brig_fail(ctx, "echo: input of %zu bytes does not fit one msgpack bin", len);
+		return -1;
+	}
+
+	/* The worker may hand an empty input as NULL; packers need a pointer. */
+	if (!input)
+		input = (const uint8_t *)"";
+
+	pk = brig_item_begin(ctx);
+	if (!pk)
+		return -1;
+	r |= msgpack_pack_map(pk, 1);
+	r |= msgpack_pack_str_with_body(pk, "input", 5);
+	r |= msgpack_pack_bin_with_body(pk, input, len);
+	if (r) {
+		brig_fail(ctx, "echo: cannot pack the result");
+		return -1;
+	}
+	/* On failure the worker already knows why (size cap, lost channel). */
+	return brig_item_end(ctx) < 0 ? -1 : 0;
+}
+
+static const struct brig_handler core_handlers[] = {
+	{
+		.name = "echo",
+		.description = "return the input bytes unchanged as {\"input\": bin}",
+		.run = echo_run,
+	},
+};
+
+const struct brig_plugin brig_plugin_v1 = {
+	.abi = BRIG_HANDLER_ABI,
+	.handlers = core_handlers,
+	.count = sizeof(core_handlers) / sizeof(core_handlers[0]),
+	.init = NULL,
+};
