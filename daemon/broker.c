@@ -79,6 +79,12 @@ struct worker {
 	pid_t pid;                      /* 0 until the zygote says */
 	struct job *job;
 	bool kill_sent;
+	/* The zygote reaped it; its channel may still hold its last frames. */
+	bool exited;
+	int wait_status;
+	uint64_t cpu_us;
+	uint64_t maxrss_kib;
+	struct event *drain_timer;
 };
 
 struct profile_state {
@@ -115,6 +121,8 @@ struct broker {
 	struct event *listen_ev;
 	struct event *signal_evs[4];
 	struct event *retry_ev;
+	struct event *shutdown_timer;
+	bool shutdown_deadline_passed;
 	struct chan *zygote;
 	pid_t zygote_pid;
 	bool zygote_ready;
@@ -136,6 +144,8 @@ struct broker {
 static void pool_refill(struct broker *b, size_t profile);
 static void pool_dispatch(struct broker *b, size_t profile);
 static void zygote_start(struct broker *b);
+static void worker_finalize(struct worker *w);
+static void broker_shutdown_progress(struct broker *b);
 
 /* ------------------------------------------------------------------ */
 /* clients: sending                                                     */
@@ -265,6 +275,7 @@ static void job_finish(struct job *j, int outcome, int64_t code, const char *mes
 		msgpack_sbuffer_clear(&b->sb);
 	}
 	job_free(j);
+	broker_shutdown_progress(b);
 }
 
 static void worker_kill(struct worker *w)
@@ -378,6 +389,8 @@ static void worker_free(struct worker *w)
 		w->job->worker = NULL;
 	LIST_REMOVE(w, link);
 	peer_free(w->peer);
+	if (w->drain_timer)
+		event_free(w->drain_timer);
 	free(w);
 }
 
@@ -495,7 +508,12 @@ static int worker_on_frame(struct peer *p, const uint8_t *body, size_t len, void
 		break;
 	}
 	msg_close(&in);
-	return w->peer ? 0 : -1;
+	if (!w->peer) {
+		if (w->exited)
+			worker_finalize(w);
+		return -1;
+	}
+	return 0;
 }
 
 static void worker_on_close(struct peer *p, int err, void *arg)
@@ -503,13 +521,14 @@ static void worker_on_close(struct peer *p, int err, void *arg)
 	struct worker *w = arg;
 
 	(void)p;
-	if (err == -EMSGSIZE || err == -EBADMSG) {
+	if (err == -EMSGSIZE || err == -EBADMSG)
 		worker_misbehaved(w, "frame header %s", err == -EMSGSIZE ? "over the size limit" :
 									   "declares an empty frame");
-		return;
-	}
-	/* Normal at the end of a job: the exit report from the zygote decides. */
-	worker_close_channel(w);
+	else
+		/* Normal at the end of a job: the exit report from the zygote decides. */
+		worker_close_channel(w);
+	if (w->exited)
+		worker_finalize(w);
 }
 
 static void worker_spawn(struct broker *b, size_t profile)
@@ -608,22 +627,18 @@ static void pool_dispatch(struct broker *b, size_t profile)
 	pool_refill(b, profile);
 }
 
-/* The zygote reaped a worker: now, and only now, its job may end. */
-static void worker_exited(struct broker *b, const struct msg_zygote_exited *m)
+/*
+ * The worker is reaped and its channel drained: now, and only now, its job
+ * may end, so that every process of the job is gone when FINAL is sent.
+ */
+static void worker_finalize(struct worker *w)
 {
-	struct worker *w = worker_find(b, m->worker_id);
-	struct job *j;
-	int status = (int)m->wait_status;
-	size_t profile;
+	struct broker *b = w->broker;
+	struct job *j = w->job;
+	int status = w->wait_status;
+	size_t profile = w->profile;
 
-	if (!w) {
-		log_warn("zygote reported unknown worker %u", m->worker_id);
-		return;
-	}
-	profile = w->profile;
-	j = w->job;
-	if (w->state == WORKER_SPAWNING && WIFEXITED(status) &&
-	    WEXITSTATUS(status) == WORKER_EXIT_SANDBOX) {
+	if (w->state == WORKER_SPAWNING && worker_failed_sandbox(status)) {
 		log_error("profile %s: a worker failed to enter its sandbox; retrying in %d ms",
 			  b->cfg->profiles[profile].name, SPAWN_RETRY_USEC / 1000);
 		b->profiles[profile].retry_after_usec = now_usec() + SPAWN_RETRY_USEC;
@@ -632,28 +647,68 @@ static void worker_exited(struct broker *b, const struct msg_zygote_exited *m)
 		char message[BRIG_MESSAGE_MAX + 1];
 
 		if (j->forced_outcome >= 0) {
-			job_finish(j, j->forced_outcome, 0, j->forced_message, m->cpu_us, m->maxrss_kib);
+			job_finish(j, j->forced_outcome, 0, j->forced_message, w->cpu_us, w->maxrss_kib);
 		} else if (j->done && j->done_status == WORKER_STATUS_OK) {
-			job_finish(j, BRIG_OUTCOME_OK, 0, "", m->cpu_us, m->maxrss_kib);
+			job_finish(j, BRIG_OUTCOME_OK, 0, "", w->cpu_us, w->maxrss_kib);
 		} else if (j->done && j->done_status == WORKER_STATUS_ERROR) {
-			job_finish(j, BRIG_OUTCOME_ERROR, 0, j->done_message, m->cpu_us, m->maxrss_kib);
+			job_finish(j, BRIG_OUTCOME_ERROR, 0, j->done_message, w->cpu_us, w->maxrss_kib);
 		} else if (j->done) {
-			job_finish(j, BRIG_OUTCOME_BROKER_ERROR, 0, j->done_message, m->cpu_us,
-				   m->maxrss_kib);
-		} else if (WIFSIGNALED(status)) {
-			snprintf(message, sizeof(message), "handler killed by signal %d (%s)",
-				 WTERMSIG(status), strsignal(WTERMSIG(status)));
-			job_finish(j, BRIG_OUTCOME_CRASHED, WTERMSIG(status), message, m->cpu_us,
-				   m->maxrss_kib);
+			job_finish(j, BRIG_OUTCOME_BROKER_ERROR, 0, j->done_message, w->cpu_us,
+				   w->maxrss_kib);
+		} else if (worker_exit_signal(status)) {
+			int sig = worker_exit_signal(status);
+			snprintf(message, sizeof(message), "handler killed by signal %d (%s)", sig,
+				 strsignal(sig));
+			job_finish(j, BRIG_OUTCOME_CRASHED, sig, message, w->cpu_us, w->maxrss_kib);
 		} else {
 			snprintf(message, sizeof(message),
 				 "worker exited with status %d before finishing the job",
 				 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-			job_finish(j, BRIG_OUTCOME_CRASHED, 0, message, m->cpu_us, m->maxrss_kib);
+			job_finish(j, BRIG_OUTCOME_CRASHED, 0, message, w->cpu_us, w->maxrss_kib);
 		}
 	}
 	worker_free(w);
 	pool_dispatch(b, profile);
+}
+
+static void worker_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)fd;
+	(void)what;
+	/* Every process of the job is gone, so EOF should have come; a channel
+	 * that stays open past this is not waited for. */
+	log_warn("worker %u: channel still open after exit; closing it", w->id);
+	worker_close_channel(w);
+	worker_finalize(w);
+}
+
+static void worker_exited(struct broker *b, const struct msg_zygote_exited *m)
+{
+	struct worker *w = worker_find(b, m->worker_id);
+
+	if (!w) {
+		log_warn("zygote reported unknown worker %u", m->worker_id);
+		return;
+	}
+	w->exited = true;
+	w->wait_status = (int)m->wait_status;
+	w->cpu_us = m->cpu_us;
+	w->maxrss_kib = m->maxrss_kib;
+	if (!w->peer) {
+		worker_finalize(w);
+		return;
+	}
+	/* Its last frames (DONE) may still be in the channel, which reaches us
+	 * by another socket than this report: read to EOF first. */
+	w->drain_timer = evtimer_new(b->base, worker_drain_timeout, w);
+	if (!w->drain_timer) {
+		worker_close_channel(w);
+		worker_finalize(w);
+		return;
+	}
+	event_add(w->drain_timer, &(struct timeval){ 2, 0 });
 }
 
 /* ------------------------------------------------------------------ */
@@ -856,6 +911,7 @@ static void client_free(struct client *c)
 	free(c);
 	if (b->listen_ev && !b->stopping && !event_pending(b->listen_ev, EV_READ, NULL))
 		event_add(b->listen_ev, NULL);
+	broker_shutdown_progress(b);
 }
 
 static int client_on_frame(struct peer *p, const uint8_t *body, size_t len, void *arg)
@@ -1183,6 +1239,72 @@ static void broker_reap(struct broker *b)
 	}
 }
 
+/*
+ * Shutting down, step by step: no new clients or jobs; clients without
+ * jobs are closed; running jobs may finish until shutdown_timeout_ms, then
+ * they are killed and get FINAL broker_error; the loop ends when the last
+ * client is gone (or a short grace after the deadline, whatever happens).
+ */
+static void broker_shutdown_progress(struct broker *b)
+{
+	struct client *c;
+
+	if (!b->stopping)
+		return;
+	LIST_FOREACH(c, &b->clients, link)
+		if (c->job_count == 0)
+			client_close_soon(c);
+	if (b->client_count == 0)
+		event_base_loopbreak(b->base);
+}
+
+static void broker_shutdown_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct broker *b = arg;
+	struct client *c;
+	struct job *j, *next;
+
+	(void)fd;
+	(void)what;
+	if (b->shutdown_deadline_passed) {
+		log_warn("clients still connected at shutdown; closing them");
+		event_base_loopbreak(b->base);
+		return;
+	}
+	b->shutdown_deadline_passed = true;
+	LIST_FOREACH(c, &b->clients, link) {
+		for (j = LIST_FIRST(&c->jobs); j; j = next) {
+			next = LIST_NEXT(j, client_link);
+			job_abort(j, BRIG_OUTCOME_BROKER_ERROR, "brigd is shutting down");
+		}
+	}
+	event_add(b->shutdown_timer, &(struct timeval){ CLIENT_LINGER_SEC, 0 });
+	broker_shutdown_progress(b);
+}
+
+static void broker_begin_shutdown(struct broker *b, int sig)
+{
+	if (b->stopping) {
+		/* Asked again: do not wait for running jobs any longer. */
+		event_active(b->shutdown_timer, EV_TIMEOUT, 0);
+		return;
+	}
+	log_info("stopping on signal %d: %u clients connected", sig, b->client_count);
+	sd_notify(0, "STOPPING=1");
+	b->stopping = true;
+	/* Close the socket now, so that new clients fail at once. */
+	event_free(b->listen_ev);
+	b->listen_ev = NULL;
+	close(b->listen_fd);
+	b->listen_fd = -1;
+	if (b->created_socket)
+		unlink(b->cfg->socket_path);
+	b->created_socket = false;
+	event_add(b->shutdown_timer, &(struct timeval){
+		b->cfg->shutdown_timeout_ms / 1000, (b->cfg->shutdown_timeout_ms % 1000) * 1000 });
+	broker_shutdown_progress(b);
+}
+
 static void broker_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct broker *b = arg;
@@ -1194,10 +1316,7 @@ static void broker_signal(evutil_socket_t sig, short what, void *arg)
 		break;
 	case SIGTERM:
 	case SIGINT:
-		log_info("stopping on signal %d", (int)sig);
-		sd_notify(0, "STOPPING=1");
-		b->stopping = true;
-		event_base_loopbreak(b->base);
+		broker_begin_shutdown(b, (int)sig);
 		break;
 	default:
 		break;
@@ -1266,6 +1385,46 @@ static int broker_listen(struct broker *b)
 	return fd;
 }
 
+/*
+ * Close the zygote's channel: it kills its workers, reaps them (each only
+ * once its pid namespace is empty) and exits.  Then reap the zygote and
+ * anything orphaned to us, so that nothing of brigd outlives it.
+ */
+static void broker_stop_zygote(struct broker *b)
+{
+	struct worker *w;
+	uint64_t give_up = now_usec() + 5000000;
+
+	if (b->zygote) {
+		chan_free(b->zygote);
+		b->zygote = NULL;
+	}
+	while ((w = LIST_FIRST(&b->workers))) {
+		if (w->job)
+			job_finish(w->job, BRIG_OUTCOME_BROKER_ERROR, 0, "brigd is shutting down", 0, 0);
+		worker_free(w);
+	}
+	for (;;) {
+		pid_t pid = waitpid(-1, NULL, WNOHANG);
+
+		if (pid < 0 && errno == EINTR)
+			continue;
+		if (pid < 0)
+			break;   /* ECHILD: nothing left */
+		if (pid == 0) {
+			if (now_usec() > give_up && b->zygote_pid > 0) {
+				log_warn("zygote did not exit; killing it");
+				kill(b->zygote_pid, SIGKILL);
+				give_up = UINT64_MAX;
+			}
+			usleep(2000);
+			continue;
+		}
+		if (pid == b->zygote_pid)
+			b->zygote_pid = 0;
+	}
+}
+
 int broker_main(struct config *cfg, const struct zygote_command *zygote_cmd)
 {
 	static const int signals[] = { SIGCHLD, SIGTERM, SIGINT };
@@ -1299,7 +1458,8 @@ int broker_main(struct config *cfg, const struct zygote_command *zygote_cmd)
 	b->listen_fd = broker_listen(b);
 	b->listen_ev = event_new(b->base, b->listen_fd, EV_READ | EV_PERSIST, broker_accept, b);
 	b->retry_ev = evtimer_new(b->base, retry_cb, b);
-	if (!b->listen_ev || !b->retry_ev || event_add(b->listen_ev, NULL) < 0)
+	b->shutdown_timer = evtimer_new(b->base, broker_shutdown_deadline, b);
+	if (!b->listen_ev || !b->retry_ev || !b->shutdown_timer || event_add(b->listen_ev, NULL) < 0)
 		fatalx("cannot watch the listening socket");
 	for (size_t i = 0; i < ARRAY_SIZE(signals); i++) {
 		b->signal_evs[i] = evsignal_new(b->base, signals[i], broker_signal, b);
@@ -1310,23 +1470,22 @@ int broker_main(struct config *cfg, const struct zygote_command *zygote_cmd)
 
 	event_base_dispatch(b->base);
 
-	/* Shutting down: no new clients, every job ends with its workers. */
+	/* The loop has ended: no client is left unless the grace ran out. */
 	b->stopping = true;
-	event_free(b->listen_ev);
+	if (b->listen_ev)
+		event_free(b->listen_ev);
 	b->listen_ev = NULL;
-	close(b->listen_fd);
+	if (b->listen_fd >= 0)
+		close(b->listen_fd);
 	if (b->created_socket)
 		unlink(cfg->socket_path);
 	while ((c = LIST_FIRST(&b->clients)))
 		client_free(c);
-	zygote_lost(b, "shutting down");
-	if (b->zygote_pid > 0)
-		waitpid(b->zygote_pid, NULL, 0);
-	while (waitpid(-1, NULL, WNOHANG) > 0)
-		;
+	broker_stop_zygote(b);
 	for (size_t i = 0; i < ARRAY_SIZE(signals); i++)
 		event_free(b->signal_evs[i]);
 	event_free(b->retry_ev);
+	event_free(b->shutdown_timer);
 	strlist_free(&b->handlers);
 	msgpack_sbuffer_destroy(&b->sb);
 	event_base_free(b->base);

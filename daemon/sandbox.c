@@ -218,43 +218,63 @@ static int drop_identity(const struct profile_config *profile)
 	return 0;
 }
 
+const char *sandbox_step_name(int step)
+{
+	static const char *const names[] = {
+		[SANDBOX_STEP_SIGNALS] = "signals",
+		[SANDBOX_STEP_FDS] = "close fds",
+		[SANDBOX_STEP_MOUNT_NAMESPACE] = "mount namespace",
+		[SANDBOX_STEP_PROC] = "mount /proc",
+		[SANDBOX_STEP_HOSTNAME] = "hostname",
+		[SANDBOX_STEP_RLIMITS] = "rlimits",
+		[SANDBOX_STEP_IDENTITY] = "uid/gid/capabilities",
+		[SANDBOX_STEP_NO_NEW_PRIVS] = "no_new_privs",
+		[SANDBOX_STEP_PARENT_DEATH_SIGNAL] = "parent death signal",
+		[SANDBOX_STEP_SECCOMP] = "seccomp filter",
+		[SANDBOX_STEP_FORK] = "fork the job process",
+	};
+
+	if (step < 0 || step >= SANDBOX_STEP__COUNT)
+		return "unknown step";
+	return names[step];
+}
+
 int sandbox_enter(const struct profile_config *profile, const struct sandbox_filter *filter,
-		  int channel_fd, const char **step)
+		  int channel_fd, enum sandbox_step *step)
 {
 	struct rlimit no_core = { 0, 0 };
 	int r;
 
-	*step = "signals";
+	*step = SANDBOX_STEP_SIGNALS;
 	if ((r = setup_signals()) < 0)
 		return r;
-	*step = "fds";
+	*step = SANDBOX_STEP_FDS;
 	if ((r = setup_fds(channel_fd)) < 0)
 		return r;
-	*step = "mount namespace";
+	*step = SANDBOX_STEP_MOUNT_NAMESPACE;
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return -errno;
-	*step = "/proc";
+	*step = SANDBOX_STEP_PROC;
 	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		return -errno;
-	*step = "hostname";
+	*step = SANDBOX_STEP_HOSTNAME;
 	if (sethostname("brig", 4) < 0)
 		return -errno;
-	*step = "rlimits";
+	*step = SANDBOX_STEP_RLIMITS;
 	if (setrlimit(RLIMIT_CORE, &no_core) < 0)
 		return -errno;
-	*step = "identity";
+	*step = SANDBOX_STEP_IDENTITY;
 	if ((r = drop_identity(profile)) < 0)
 		return r;
-	*step = "no_new_privs";
+	*step = SANDBOX_STEP_NO_NEW_PRIVS;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
 	/* Credentials changed, which cleared any parent-death signal. */
-	*step = "parent death signal";
+	*step = SANDBOX_STEP_PARENT_DEATH_SIGNAL;
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		return -errno;
-	*step = "seccomp";
+	*step = SANDBOX_STEP_SECCOMP;
 	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &filter->prog, 0, 0) < 0)
 		return -errno;
-	*step = NULL;
 	return 0;
 }

@@ -190,27 +190,60 @@ static int run_job(struct worker_emitter *em, const struct plugin_set *plugins,
 	return send_done(em, WORKER_STATUS_OK, "");
 }
 
+/*
+ * The namespace's init: reap everything; when the job process ends, exit
+ * with its status (128 + N for signal N).  Exiting tears the namespace
+ * down, which kills whatever the job left behind (invariant 4).
+ */
+__attribute__((noreturn))
+static void worker_init(pid_t job_pid)
+{
+	close(WORKER_CHANNEL_FD);
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, 0);
+
+		if (pid < 0 && errno == EINTR)
+			continue;
+		if (pid < 0)
+			_exit(WORKER_EXIT_CHANNEL);
+		if (pid != job_pid)
+			continue;
+		if (WIFSIGNALED(status))
+			_exit(WORKER_EXIT_SIGNAL + WTERMSIG(status));
+		_exit(WEXITSTATUS(status) < WORKER_EXIT_SIGNAL ? WEXITSTATUS(status) :
+								 WORKER_EXIT_SIGNAL - 1);
+	}
+}
+
 void worker_main(const struct config *cfg, const struct profile_config *profile,
 		 const struct sandbox_filter *filter, const struct plugin_set *plugins,
 		 int channel_fd)
 {
 	struct worker_emitter em = { .fd = WORKER_CHANNEL_FD, .max_frame = cfg->max_frame };
-	const char *step;
+	enum sandbox_step step;
 	uint8_t *body = NULL;
 	size_t len;
+	pid_t job_pid;
 	int r;
 
-	/* Nothing of the job may run before every step below has succeeded. */
+	/* Nothing of the job may run before every step below has succeeded;
+	 * stderr is /dev/null by now, so the exit code names the step. */
 	r = sandbox_enter(profile, filter, channel_fd, &step);
-	if (r < 0) {
-		char line[256];
-		int n = snprintf(line, sizeof(line), "brigd worker: sandbox step '%s' failed: %s\n",
-				 step, strerror(-r));
-		/* stderr may already be /dev/null; the exit code tells the broker. */
-		if (write(STDERR_FILENO, line, (size_t)n) < 0)
-			_exit(WORKER_EXIT_SANDBOX);
-		_exit(WORKER_EXIT_SANDBOX);
-	}
+	if (r < 0)
+		_exit(WORKER_EXIT_SANDBOX + (int)step);
+
+	/*
+	 * We are pid 1 of the job's pid namespace, and the kernel ignores the
+	 * signals pid 1 sends itself: a job that calls abort() would not die
+	 * of SIGABRT.  So pid 1 stays behind, already sandboxed, as the
+	 * namespace's reaper, and the job runs in pid 2.
+	 */
+	job_pid = fork();
+	if (job_pid < 0)
+		_exit(WORKER_EXIT_SANDBOX + SANDBOX_STEP_FORK);
+	if (job_pid > 0)
+		worker_init(job_pid);
 	msgpack_sbuffer_init(&em.sb);
 	if (msg_pack_worker_ready(&em.sb) < 0 || write_all(em.fd, em.sb.data, em.sb.size) < 0)
 		_exit(WORKER_EXIT_CHANNEL);

@@ -6,6 +6,9 @@
 #ifndef BRIG_DAEMON_WORKER_H
 #define BRIG_DAEMON_WORKER_H
 
+#include <stdbool.h>
+#include <sys/wait.h>
+
 #include "config.h"
 #include "plugins.h"
 #include "sandbox.h"
@@ -13,9 +16,29 @@
 /* Exit codes the zygote reports; the broker turns them into statuses. */
 enum {
 	WORKER_EXIT_OK = 0,
-	WORKER_EXIT_SANDBOX = 70,     /* could not lock itself down: ran nothing */
 	WORKER_EXIT_CHANNEL = 71,     /* the broker went away or broke the rules */
+	/* Could not lock itself down, so ran nothing: 80 + enum sandbox_step. */
+	WORKER_EXIT_SANDBOX = 80,
+	WORKER_EXIT_SANDBOX_END = WORKER_EXIT_SANDBOX + SANDBOX_STEP__COUNT,
+	/* The job process died of signal N: the namespace's init exits 128 + N. */
+	WORKER_EXIT_SIGNAL = 128,
 };
+
+/* Decode the wait status of a worker's init into a signal (0: none). */
+static inline int worker_exit_signal(int wait_status)
+{
+	if (WIFSIGNALED(wait_status))
+		return WTERMSIG(wait_status);
+	if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) > WORKER_EXIT_SIGNAL)
+		return WEXITSTATUS(wait_status) - WORKER_EXIT_SIGNAL;
+	return 0;
+}
+
+static inline bool worker_failed_sandbox(int wait_status)
+{
+	return WIFEXITED(wait_status) && WEXITSTATUS(wait_status) >= WORKER_EXIT_SANDBOX &&
+	       WEXITSTATUS(wait_status) < WORKER_EXIT_SANDBOX_END;
+}
 
 __attribute__((noreturn))
 void worker_main(const struct config *cfg, const struct profile_config *profile,

@@ -181,8 +181,10 @@ static void zygote_reap(evutil_socket_t sig, short what, void *arg)
 			   timeval_usec(ru.ru_stime.tv_sec, ru.ru_stime.tv_usec);
 		m.maxrss_kib = (uint64_t)ru.ru_maxrss;
 		free(w);
-		if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_SANDBOX)
-			log_error("worker %u could not enter its sandbox (see above)", m.worker_id);
+		if (worker_failed_sandbox(status))
+			log_error("worker %u could not enter its sandbox: step '%s' failed",
+				  m.worker_id,
+				  sandbox_step_name(WEXITSTATUS(status) - WORKER_EXIT_SANDBOX));
 		if (msg_pack_zygote_exited(&z->sb, &m) < 0)
 			fatalx("cannot pack EXITED");
 		zygote_send(z);
@@ -241,5 +243,12 @@ void zygote_main(const struct config *cfg, int channel_fd)
 	log_debug("ready with %zu handlers", plugin_set_count(z.plugins));
 
 	event_base_dispatch(z.base);
+	/* Reap every worker we killed, so none is left to init as a zombie:
+	 * each one returns only once its whole pid namespace is gone. */
+	for (;;) {
+		pid_t pid = waitpid(-1, NULL, 0);
+		if (pid < 0 && errno != EINTR)
+			break;
+	}
 	exit(0);
 }

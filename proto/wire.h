@@ -33,7 +33,7 @@
 #define BRIG_NAME_MAX 64        /* handler, profile and client names */
 #define BRIG_MESSAGE_MAX 1024   /* human-readable message fields */
 #define BRIG_LIST_MAX 1024      /* entries in a handler or profile list */
-#define BRIG_MSGPACK_MAX_DEPTH 64
+#define BRIG_MSGPACK_MAX_DEPTH 32   /* msgpack-c cannot unpack deeper */
 
 enum msg_type {
 	/* hello block: client <-> broker, once per connection */

@@ -1,0 +1,1028 @@
+/*
+ * The message codec.  Every frame body is one msgpack array, [type, fields...],
+ * with the fields in the order of docs/protocol.md.  Packers and decoders
+ * below are written side by side per message so that a reader can check one
+ * against the other at a glance.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cursor.h"
+#include "frame.h"
+#include "msg.h"
+
+/*
+ * How deep a frame may nest, counting the message array itself.  msgpack-c's
+ * C unpacker keeps a fixed stack of MSGPACK_EMBED_STACK_SIZE (32 in the
+ * library Debian ships; the macro lives in a header msgpack.h does not
+ * include) and fails past it.  Checking against a larger bound would let a
+ * frame pass msgpack_check() and then fail to unpack with a misleading
+ * "out of memory", so both the sending and the receiving side use the
+ * smaller of the two.
+ */
+#define MSGPACK_C_STACK_DEPTH 32
+#define MSG_MAX_DEPTH \
+	(BRIG_MSGPACK_MAX_DEPTH < MSGPACK_C_STACK_DEPTH ? BRIG_MSGPACK_MAX_DEPTH : MSGPACK_C_STACK_DEPTH)
+
+/* ---- names ---- */
+
+const char *msg_type_name(int type)
+{
+	switch (type) {
+	case MSG_HELLO:
+		return "HELLO";
+	case MSG_WELCOME:
+		return "WELCOME";
+	case MSG_SUBMIT:
+		return "SUBMIT";
+	case MSG_CANCEL:
+		return "CANCEL";
+	case MSG_ITEM:
+		return "ITEM";
+	case MSG_FINAL:
+		return "FINAL";
+	case MSG_ERROR:
+		return "ERROR";
+	case MSG_WORKER_READY:
+		return "WORKER_READY";
+	case MSG_WORKER_JOB:
+		return "WORKER_JOB";
+	case MSG_WORKER_ITEM:
+		return "WORKER_ITEM";
+	case MSG_WORKER_DONE:
+		return "WORKER_DONE";
+	case MSG_ZYGOTE_READY:
+		return "ZYGOTE_READY";
+	case MSG_ZYGOTE_SPAWN:
+		return "ZYGOTE_SPAWN";
+	case MSG_ZYGOTE_SPAWNED:
+		return "ZYGOTE_SPAWNED";
+	case MSG_ZYGOTE_SPAWN_FAILED:
+		return "ZYGOTE_SPAWN_FAILED";
+	case MSG_ZYGOTE_KILL:
+		return "ZYGOTE_KILL";
+	case MSG_ZYGOTE_EXITED:
+		return "ZYGOTE_EXITED";
+	default:
+		return "unknown";
+	}
+}
+
+static bool msg_type_known(uint64_t type)
+{
+	return type <= INT_MAX && strcmp(msg_type_name((int)type), "unknown") != 0;
+}
+
+const char *brig_outcome_name(int outcome)
+{
+	switch (outcome) {
+	case BRIG_OUTCOME_OK:
+		return "ok";
+	case BRIG_OUTCOME_ERROR:
+		return "error";
+	case BRIG_OUTCOME_CRASHED:
+		return "crashed";
+	case BRIG_OUTCOME_TIMEOUT:
+		return "timeout";
+	case BRIG_OUTCOME_CPU_LIMIT:
+		return "cpu_limit";
+	case BRIG_OUTCOME_MEMORY_LIMIT:
+		return "memory_limit";
+	case BRIG_OUTCOME_PIDS_LIMIT:
+		return "pids_limit";
+	case BRIG_OUTCOME_OUTPUT_LIMIT:
+		return "output_limit";
+	case BRIG_OUTCOME_VIOLATION:
+		return "violation";
+	case BRIG_OUTCOME_CANCELLED:
+		return "cancelled";
+	case BRIG_OUTCOME_BROKER_ERROR:
+		return "broker_error";
+	default:
+		return "unknown";
+	}
+}
+
+const char *brig_error_code_name(int code)
+{
+	switch (code) {
+	case BRIG_ERROR_PROTOCOL:
+		return "protocol";
+	case BRIG_ERROR_VERSION:
+		return "version";
+	case BRIG_ERROR_UNKNOWN_HANDLER:
+		return "unknown_handler";
+	case BRIG_ERROR_UNKNOWN_PROFILE:
+		return "unknown_profile";
+	case BRIG_ERROR_DUPLICATE_JOB:
+		return "duplicate_job";
+	case BRIG_ERROR_BUSY:
+		return "busy";
+	case BRIG_ERROR_TOO_LARGE:
+		return "too_large";
+	case BRIG_ERROR_DENIED:
+		return "denied";
+	case BRIG_ERROR_UNKNOWN_JOB:
+		return "unknown_job";
+	case BRIG_ERROR_INTERNAL:
+		return "internal";
+	case BRIG_ERROR_SHUTTING_DOWN:
+		return "shutting_down";
+	case BRIG_ERROR_BAD_REQUEST:
+		return "bad_request";
+	default:
+		return "unknown";
+	}
+}
+
+void strlist_free(struct strlist *list)
+{
+	size_t i;
+
+	if (list == NULL)
+		return;
+	for (i = 0; i < list->count; i++)
+		free(list->names[i]);
+	free(list->names);
+	list->names = NULL;
+	list->count = 0;
+}
+
+/* ---- framing ---- */
+
+int msg_begin(msgpack_sbuffer *sb, msgpack_packer *pk, enum msg_type type, uint32_t nfields,
+	      size_t *start)
+{
+	static const char placeholder[FRAME_HEADER_SIZE];
+	size_t at = sb->size;
+
+	/* even on failure pk is usable, so a caller may pack and then discard */
+	msgpack_packer_init(pk, sb, msgpack_sbuffer_write);
+	if (nfields == UINT32_MAX)
+		return -EMSGSIZE;
+	if (msgpack_sbuffer_write(sb, placeholder, sizeof(placeholder)) != 0 ||
+	    msgpack_pack_array(pk, (size_t)nfields + 1) != 0 ||
+	    msgpack_pack_uint32(pk, (uint32_t)type) != 0) {
+		sb->size = at;
+		return -ENOMEM;
+	}
+	*start = at;
+	return 0;
+}
+
+int msg_finish(msgpack_sbuffer *sb, size_t start, size_t max_frame)
+{
+	size_t body_len;
+
+	if (start > sb->size || sb->size - start < FRAME_HEADER_SIZE)
+		return -EINVAL;
+	body_len = sb->size - start - FRAME_HEADER_SIZE;
+	if (body_len > max_frame || body_len > UINT32_MAX) {
+		sb->size = start;
+		return -EMSGSIZE;
+	}
+	/*
+	 * The receiver runs the same check; refusing here turns a wrong field
+	 * count or a too-deep handler item into an error at its source
+	 * instead of a dropped connection at the other end.
+	 */
+	if (msgpack_check((const uint8_t *)sb->data + start + FRAME_HEADER_SIZE, body_len,
+			  MSG_MAX_DEPTH, NULL) < 0) {
+		sb->size = start;
+		return -EBADMSG;
+	}
+	frame_put_header((uint8_t *)sb->data + start, (uint32_t)body_len);
+	return 0;
+}
+
+/*
+ * A frame being packed.  The first failure sticks and later puts do
+ * nothing, so a packer reads as the plain list of its fields and checks
+ * once, at the end.
+ */
+struct frame_writer {
+	msgpack_sbuffer *sb;
+	msgpack_packer pk;
+	size_t start;
+	int err;
+};
+
+static void writer_begin(struct frame_writer *w, msgpack_sbuffer *sb, enum msg_type type,
+			 uint32_t nfields)
+{
+	w->sb = sb;
+	w->start = sb->size;
+	w->err = msg_begin(sb, &w->pk, type, nfields, &w->start);
+}
+
+static int writer_end(struct frame_writer *w)
+{
+	if (w->err < 0) {
+		/* msg_begin failures leave sb as it was; start is still its old size */
+		w->sb->size = w->start;
+		return w->err;
+	}
+	return msg_finish(w->sb, w->start, BRIG_FRAME_MAX_CEILING);
+}
+
+static void writer_fail(struct frame_writer *w, int err)
+{
+	if (w->err == 0)
+		w->err = err;
+}
+
+/* msgpack-c's packer only fails when the sbuffer cannot grow. */
+static void writer_check(struct frame_writer *w, int packer_result)
+{
+	if (packer_result != 0)
+		writer_fail(w, -ENOMEM);
+}
+
+static void put_u32(struct frame_writer *w, uint32_t value)
+{
+	if (w->err == 0)
+		writer_check(w, msgpack_pack_uint32(&w->pk, value));
+}
+
+static void put_u64(struct frame_writer *w, uint64_t value)
+{
+	if (w->err == 0)
+		writer_check(w, msgpack_pack_uint64(&w->pk, value));
+}
+
+static void put_i64(struct frame_writer *w, int64_t value)
+{
+	if (w->err == 0)
+		writer_check(w, msgpack_pack_int64(&w->pk, value));
+}
+
+static void put_nil(struct frame_writer *w)
+{
+	if (w->err == 0)
+		writer_check(w, msgpack_pack_nil(&w->pk));
+}
+
+static void put_array(struct frame_writer *w, size_t count)
+{
+	if (w->err == 0)
+		writer_check(w, msgpack_pack_array(&w->pk, count));
+}
+
+/*
+ * Strings longer than the decoder accepts are refused here, so that a frame
+ * we send is never one the other side must reject.
+ */
+static void put_str(struct frame_writer *w, const char *s, size_t max)
+{
+	size_t len;
+
+	if (w->err != 0)
+		return;
+	if (s == NULL) {
+		writer_fail(w, -EINVAL);
+		return;
+	}
+	len = strnlen(s, max + 1);
+	if (len > max) {
+		writer_fail(w, -EMSGSIZE);
+		return;
+	}
+	writer_check(w, msgpack_pack_str(&w->pk, len));
+	if (w->err == 0 && len > 0)
+		writer_check(w, msgpack_pack_str_body(&w->pk, s, len));
+}
+
+static void put_bin(struct frame_writer *w, const uint8_t *data, size_t len)
+{
+	if (w->err != 0)
+		return;
+	if (data == NULL && len > 0) {
+		writer_fail(w, -EINVAL);
+		return;
+	}
+	/* before copying anything: msg_finish would only refuse it afterwards */
+	if (len > BRIG_FRAME_MAX_CEILING) {
+		writer_fail(w, -EMSGSIZE);
+		return;
+	}
+	writer_check(w, msgpack_pack_bin(&w->pk, len));
+	if (w->err == 0 && len > 0)
+		writer_check(w, msgpack_pack_bin_body(&w->pk, data, len));
+}
+
+static void put_object(struct frame_writer *w, const msgpack_object *obj)
+{
+	if (w->err != 0)
+		return;
+	if (obj == NULL) {
+		writer_fail(w, -EINVAL);
+		return;
+	}
+	writer_check(w, msgpack_pack_object(&w->pk, *obj));
+}
+
+static void put_strlist(struct frame_writer *w, const struct strlist *list)
+{
+	size_t i;
+
+	if (w->err != 0)
+		return;
+	if (list->count > BRIG_LIST_MAX) {
+		writer_fail(w, -EMSGSIZE);
+		return;
+	}
+	if (list->count > 0 && list->names == NULL) {
+		writer_fail(w, -EINVAL);
+		return;
+	}
+	put_array(w, list->count);
+	for (i = 0; i < list->count; i++)
+		put_str(w, list->names[i], BRIG_NAME_MAX);
+}
+
+/* ---- opening a frame ---- */
+
+static int open_fail(struct msg_in *in, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int open_fail(struct msg_in *in, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(in->error, sizeof(in->error), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+int msg_open(struct msg_in *in, const uint8_t *body, size_t len)
+{
+	const msgpack_object *obj;
+	const msgpack_object *type;
+	const char *why = NULL;
+	size_t offset = 0;
+	msgpack_unpack_return ret;
+
+	msgpack_unpacked_init(&in->unpacked);
+	in->array = NULL;
+	in->type = 0;
+	in->open = false;
+	in->error[0] = '\0';
+
+	/*
+	 * Security: msgpack-c allocates from the counts a frame declares, so
+	 * the bytes are checked to hold what they claim before it sees them.
+	 */
+	if (msgpack_check(body, len, MSG_MAX_DEPTH, &why) < 0)
+		return open_fail(in, -EBADMSG, "malformed msgpack: %s", why);
+
+	ret = msgpack_unpack_next(&in->unpacked, (const char *)body, len, &offset);
+	if (ret == MSGPACK_UNPACK_NOMEM_ERROR)
+		return open_fail(in, -ENOMEM, "out of memory unpacking %zu bytes", len);
+	if ((ret != MSGPACK_UNPACK_SUCCESS && ret != MSGPACK_UNPACK_EXTRA_BYTES) || offset != len)
+		return open_fail(in, -EBADMSG, "msgpack-c could not unpack the frame");
+
+	obj = &in->unpacked.data;
+	if (obj->type != MSGPACK_OBJECT_ARRAY)
+		return open_fail(in, -EBADMSG, "expected an array, got %s",
+				 msgpack_type_name(obj->type));
+	if (obj->via.array.size == 0)
+		return open_fail(in, -EBADMSG, "empty array, no message type");
+	type = &obj->via.array.ptr[0];
+	if (type->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+		return open_fail(in, -EBADMSG, "message type: expected positive int, got %s",
+				 msgpack_type_name(type->type));
+	if (!msg_type_known(type->via.u64))
+		return open_fail(in, -EBADMSG, "unknown message type %" PRIu64,
+				 type->via.u64);
+
+	in->array = obj;
+	in->type = (enum msg_type)type->via.u64;
+	in->open = true;
+	return (int)in->type;
+}
+
+void msg_close(struct msg_in *in)
+{
+	if (in == NULL)
+		return;
+	msgpack_unpacked_destroy(&in->unpacked);
+	in->array = NULL;
+	in->open = false;
+}
+
+/*
+ * A cursor over the fields of the open message, past the type.  A
+ * mismatch here is the caller's bug (its dispatch table), not the peer's,
+ * hence -EINVAL rather than -EBADMSG.
+ */
+static int decode_begin(struct msg_in *in, enum msg_type type, struct cursor *c)
+{
+	int r;
+
+	if (!in->open || in->array == NULL)
+		return open_fail(in, -EINVAL, "%s: no message is open", msg_type_name(type));
+	if (in->type != type)
+		return open_fail(in, -EINVAL, "%s: the open message is %s", msg_type_name(type),
+				 msg_type_name(in->type));
+	r = cursor_init(c, in->array, msg_type_name(type), in->error, sizeof(in->error));
+	if (r < 0)
+		return r;
+	c->pos = 1;
+	return 0;
+}
+
+static int decode_strlist(struct cursor *c, const char *field, struct strlist *out)
+{
+	struct strlist list = { NULL, 0 };
+	struct cursor entries;
+	char entry_field[64];
+	char name[BRIG_NAME_MAX + 1];
+	uint32_t i;
+	int r;
+
+	r = cursor_array(c, field, BRIG_LIST_MAX, &entries);
+	if (r < 0)
+		return r;
+	if (entries.count > 0) {
+		list.names = calloc(entries.count, sizeof(*list.names));
+		if (list.names == NULL) {
+			cursor_fail(c, "%s field '%s': out of memory", c->what, field);
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+	for (i = 0; i < entries.count; i++) {
+		snprintf(entry_field, sizeof(entry_field), "%s[%" PRIu32 "]", field, i);
+		r = cursor_str(&entries, entry_field, name, sizeof(name));
+		if (r < 0)
+			goto out;
+		list.names[i] = strdup(name);
+		if (list.names[i] == NULL) {
+			cursor_fail(c, "%s field '%s': out of memory", c->what, field);
+			r = -ENOMEM;
+			goto out;
+		}
+		list.count++;
+	}
+	*out = list;
+	list.names = NULL;
+	list.count = 0;
+	r = 0;
+out:
+	strlist_free(&list);
+	return r;
+}
+
+/* ---- the messages ---- */
+
+/* HELLO: version u32, client str */
+
+int msg_pack_hello(msgpack_sbuffer *sb, const struct msg_hello *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_HELLO, 2);
+	put_u32(&w, m->version);
+	put_str(&w, m->client, BRIG_NAME_MAX);
+	return writer_end(&w);
+}
+
+int msg_decode_hello(struct msg_in *in, struct msg_hello *m)
+{
+	struct msg_hello out;
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_HELLO, &c);
+	if (r < 0)
+		return r;
+	if ((r = cursor_u32(&c, "version", &out.version)) < 0 ||
+	    (r = cursor_str(&c, "client", out.client, sizeof(out.client))) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	*m = out;
+	return 0;
+}
+
+/*
+ * WELCOME: version u32, server str, limits [max_frame u32, max_input u32,
+ * max_jobs u32], handlers [str...], profiles [str...]
+ */
+
+int msg_pack_welcome(msgpack_sbuffer *sb, const struct msg_welcome *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_WELCOME, 5);
+	put_u32(&w, m->version);
+	put_str(&w, m->server, BRIG_NAME_MAX);
+	put_array(&w, 3);
+	put_u32(&w, m->max_frame);
+	put_u32(&w, m->max_input);
+	put_u32(&w, m->max_jobs);
+	put_strlist(&w, &m->handlers);
+	put_strlist(&w, &m->profiles);
+	return writer_end(&w);
+}
+
+int msg_decode_welcome(struct msg_in *in, struct msg_welcome *m)
+{
+	struct msg_welcome out;
+	struct cursor c, limits;
+	int r;
+
+	memset(&out, 0, sizeof(out));
+	r = decode_begin(in, MSG_WELCOME, &c);
+	if (r < 0)
+		return r;
+	if ((r = cursor_u32(&c, "version", &out.version)) < 0 ||
+	    (r = cursor_str(&c, "server", out.server, sizeof(out.server))) < 0 ||
+	    (r = cursor_array(&c, "limits", 3, &limits)) < 0 ||
+	    (r = cursor_u32(&limits, "limits.max_frame", &out.max_frame)) < 0 ||
+	    (r = cursor_u32(&limits, "limits.max_input", &out.max_input)) < 0 ||
+	    (r = cursor_u32(&limits, "limits.max_jobs", &out.max_jobs)) < 0 ||
+	    (r = decode_strlist(&c, "handlers", &out.handlers)) < 0 ||
+	    (r = decode_strlist(&c, "profiles", &out.profiles)) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		goto out;
+	*m = out;
+	return 0;
+out:
+	strlist_free(&out.handlers);
+	strlist_free(&out.profiles);
+	return r;
+}
+
+/* SUBMIT: job_id u32, handler str, profile str, input bin, timeout_ms u32 */
+
+int msg_pack_submit(msgpack_sbuffer *sb, const struct msg_submit *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_SUBMIT, 5);
+	put_u32(&w, m->job_id);
+	put_str(&w, m->handler, BRIG_NAME_MAX);
+	put_str(&w, m->profile, BRIG_NAME_MAX);
+	put_bin(&w, m->input, m->input_len);
+	put_u32(&w, m->timeout_ms);
+	return writer_end(&w);
+}
+
+int msg_decode_submit(struct msg_in *in, size_t input_limit, struct msg_submit *m)
+{
+	struct msg_submit out;
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_SUBMIT, &c);
+	if (r < 0)
+		return r;
+	if ((r = cursor_u32(&c, "job_id", &out.job_id)) < 0 ||
+	    (r = cursor_str(&c, "handler", out.handler, sizeof(out.handler))) < 0 ||
+	    (r = cursor_str(&c, "profile", out.profile, sizeof(out.profile))) < 0 ||
+	    (r = cursor_bin(&c, "input", input_limit, &out.input, &out.input_len)) < 0 ||
+	    (r = cursor_u32(&c, "timeout_ms", &out.timeout_ms)) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	*m = out;
+	return 0;
+}
+
+/* CANCEL: job_id u32 */
+
+int msg_pack_cancel(msgpack_sbuffer *sb, const struct msg_cancel *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_CANCEL, 1);
+	put_u32(&w, m->job_id);
+	return writer_end(&w);
+}
+
+int msg_decode_cancel(struct msg_in *in, struct msg_cancel *m)
+{
+	struct msg_cancel out;
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_CANCEL, &c);
+	if (r < 0)
+		return r;
+	if ((r = cursor_u32(&c, "job_id", &out.job_id)) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	*m = out;
+	return 0;
+}
+
+/* ITEM: job_id u32, seq u32, item any */
+
+int msg_pack_item(msgpack_sbuffer *sb, const struct msg_item *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_ITEM, 3);
+	put_u32(&w, m->job_id);
+	put_u32(&w, m->seq);
+	put_object(&w, m->item);
+	return writer_end(&w);
+}
+
+int msg_decode_item(struct msg_in *in, struct msg_item *m)
+{
+	struct msg_item out;
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_ITEM, &c);
+	if (r < 0)
+		return r;
+	if ((r = cursor_u32(&c, "job_id", &out.job_id)) < 0 ||
+	    (r = cursor_u32(&c, "seq", &out.seq)) < 0 ||
+	    (r = cursor_any(&c, "item", &out.item)) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	*m = out;
+	return 0;
+}
+
+/*
+ * FINAL: job_id u32, outcome u32, code i64, message str,
+ * usage [wall_us u64, cpu_us u64, maxrss_kib u64]
+ */
+
+int msg_pack_final(msgpack_sbuffer *sb, const struct msg_final *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_FINAL, 5);
+	/* the decoder refuses outcomes it does not know; do not send one */
+	if (m->outcome > BRIG_OUTCOME__MAX)
+		writer_fail(&w, -EINVAL);
+	put_u32(&w, m->job_id);
+	put_u32(&w, m->outcome);
+	put_i64(&w, m->code);
+	put_str(&w, m->message, BRIG_MESSAGE_MAX);
+	put_array(&w, 3);
+	put_u64(&w, m->usage.wall_us);
+	put_u64(&w, m->usage.cpu_us);
+	put_u64(&w, m->usage.maxrss_kib);
+	return writer_end(&w);
+}
+
+int msg_decode_final(struct msg_in *in, struct msg_final *m)
+{
+	struct msg_final out;
+	struct cursor c, usage;
+	int r;
+
+	r = decode_begin(in, MSG_FINAL, &c);
+	if (r < 0)
+		return r;
+	if ((r = cursor_u32(&c, "job_id", &out.job_id)) < 0 ||
+	    (r = cursor_u32(&c, "outcome", &out.outcome)) < 0)
+		return r;
+	if (out.outcome > BRIG_OUTCOME__MAX)
+		return cursor_fail(&c, "FINAL field 'outcome': %" PRIu32 " is not a known outcome",
+				   out.outcome);
+	if ((r = cursor_i64(&c, "code", &out.code)) < 0 ||
+	    (r = cursor_str(&c, "message", out.message, sizeof(out.message))) < 0 ||
+	    (r = cursor_array(&c, "usage", 3, &usage)) < 0 ||
+	    (r = cursor_u64(&usage, "usage.wall_us", &out.usage.wall_us)) < 0 ||
+	    (r = cursor_u64(&usage, "usage.cpu_us", &out.usage.cpu_us)) < 0 ||
+	    (r = cursor_u64(&usage, "usage.maxrss_kib", &out.usage.maxrss_kib)) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	*m = out;
+	return 0;
+}
+
+/* ERROR: job_id u32 or nil, code u32, message str */
+
+int msg_pack_error(msgpack_sbuffer *sb, const struct msg_error *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_ERROR, 3);
+	if (m->has_job)
+		put_u32(&w, m->job_id);
+	else
+		put_nil(&w);
+	put_u32(&w, m->code);
+	put_str(&w, m->message, BRIG_MESSAGE_MAX);
+	return writer_end(&w);
+}
+
+int msg_decode_error(struct msg_in *in, struct msg_error *m)
+{
+	struct msg_error out;
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_ERROR, &c);
+	if (r < 0)
+		return r;
+	if ((r = cursor_u32_or_nil(&c, "job_id", &out.has_job, &out.job_id)) < 0 ||
+	    (r = cursor_u32(&c, "code", &out.code)) < 0 ||
+	    (r = cursor_str(&c, "message", out.message, sizeof(out.message))) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	*m = out;
+	return 0;
+}
+
+/* WORKER_READY: no fields */
+
+int msg_pack_worker_ready(msgpack_sbuffer *sb)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_WORKER_READY, 0);
+	return writer_end(&w);
+}
+
+int msg_decode_worker_ready(struct msg_in *in)
+{
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_WORKER_READY, &c);
+	if (r < 0)
+		return r;
+	return cursor_end(&c);
+}
+
+/* WORKER_JOB: handler str, input bin */
+
+int msg_pack_worker_job(msgpack_sbuffer *sb, const struct msg_worker_job *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_WORKER_JOB, 2);
+	put_str(&w, m->handler, BRIG_NAME_MAX);
+	put_bin(&w, m->input, m->input_len);
+	return writer_end(&w);
+}
+
+int msg_decode_worker_job(struct msg_in *in, size_t input_limit, struct msg_worker_job *m)
+{
+	struct msg_worker_job out;
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_WORKER_JOB, &c);
+	if (r < 0)
+		return r;
+	if ((r = cursor_str(&c, "handler", out.handler, sizeof(out.handler))) < 0 ||
+	    (r = cursor_bin(&c, "input", input_limit, &out.input, &out.input_len)) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	*m = out;
+	return 0;
+}
+
+/* WORKER_ITEM: item any */
+
+int msg_pack_worker_item(msgpack_sbuffer *sb, const struct msg_worker_item *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_WORKER_ITEM, 1);
+	put_object(&w, m->item);
+	return writer_end(&w);
+}
+
+int msg_decode_worker_item(struct msg_in *in, struct msg_worker_item *m)
+{
+	struct msg_worker_item out;
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_WORKER_ITEM, &c);
+	if (r < 0)
+		return r;
+	if ((r = cursor_any(&c, "item", &out.item)) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	*m = out;
+	return 0;
+}
+
+/* WORKER_DONE: status u32, message str, cpu_us u64, maxrss_kib u64 */
+
+int msg_pack_worker_done(msgpack_sbuffer *sb, const struct msg_worker_done *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_WORKER_DONE, 4);
+	put_u32(&w, m->status);
+	put_str(&w, m->message, BRIG_MESSAGE_MAX);
+	put_u64(&w, m->cpu_us);
+	put_u64(&w, m->maxrss_kib);
+	return writer_end(&w);
+}
+
+int msg_decode_worker_done(struct msg_in *in, struct msg_worker_done *m)
+{
+	struct msg_worker_done out;
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_WORKER_DONE, &c);
+	if (r < 0)
+		return r;
+	if ((r = cursor_u32(&c, "status", &out.status)) < 0 ||
+	    (r = cursor_str(&c, "message", out.message, sizeof(out.message))) < 0 ||
+	    (r = cursor_u64(&c, "cpu_us", &out.cpu_us)) < 0 ||
+	    (r = cursor_u64(&c, "maxrss_kib", &out.maxrss_kib)) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	*m = out;
+	return 0;
+}
+
+/* ZYGOTE_READY: handlers [str...] */
+
+int msg_pack_zygote_ready(msgpack_sbuffer *sb, const struct msg_zygote_ready *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_ZYGOTE_READY, 1);
+	put_strlist(&w, &m->handlers);
+	return writer_end(&w);
+}
+
+int msg_decode_zygote_ready(struct msg_in *in, struct msg_zygote_ready *m)
+{
+	struct msg_zygote_ready out;
+	struct cursor c;
+	int r;
+
+	memset(&out, 0, sizeof(out));
+	r = decode_begin(in, MSG_ZYGOTE_READY, &c);
+	if (r < 0)
+		return r;
+	if ((r = decode_strlist(&c, "handlers", &out.handlers)) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		goto out;
+	*m = out;
+	return 0;
+out:
+	strlist_free(&out.handlers);
+	return r;
+}
+
+/* ZYGOTE_SPAWN: worker_id u32, profile u32 */
+
+int msg_pack_zygote_spawn(msgpack_sbuffer *sb, const struct msg_zygote_spawn *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_ZYGOTE_SPAWN, 2);
+	put_u32(&w, m->worker_id);
+	put_u32(&w, m->profile);
+	return writer_end(&w);
+}
+
+int msg_decode_zygote_spawn(struct msg_in *in, struct msg_zygote_spawn *m)
+{
+	struct msg_zygote_spawn out;
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_ZYGOTE_SPAWN, &c);
+	if (r < 0)
+		return r;
+	if ((r = cursor_u32(&c, "worker_id", &out.worker_id)) < 0 ||
+	    (r = cursor_u32(&c, "profile", &out.profile)) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	*m = out;
+	return 0;
+}
+
+/* ZYGOTE_SPAWNED: worker_id u32, pid i64 */
+
+int msg_pack_zygote_spawned(msgpack_sbuffer *sb, const struct msg_zygote_spawned *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_ZYGOTE_SPAWNED, 2);
+	put_u32(&w, m->worker_id);
+	put_i64(&w, m->pid);
+	return writer_end(&w);
+}
+
+int msg_decode_zygote_spawned(struct msg_in *in, struct msg_zygote_spawned *m)
+{
+	struct msg_zygote_spawned out;
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_ZYGOTE_SPAWNED, &c);
+	if (r < 0)
+		return r;
+	if ((r = cursor_u32(&c, "worker_id", &out.worker_id)) < 0 ||
+	    (r = cursor_i64(&c, "pid", &out.pid)) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	*m = out;
+	return 0;
+}
+
+/* ZYGOTE_SPAWN_FAILED: worker_id u32, error i64, message str */
+
+int msg_pack_zygote_spawn_failed(msgpack_sbuffer *sb, const struct msg_zygote_spawn_failed *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_ZYGOTE_SPAWN_FAILED, 3);
+	put_u32(&w, m->worker_id);
+	put_i64(&w, m->error);
+	put_str(&w, m->message, BRIG_MESSAGE_MAX);
+	return writer_end(&w);
+}
+
+int msg_decode_zygote_spawn_failed(struct msg_in *in, struct msg_zygote_spawn_failed *m)
+{
+	struct msg_zygote_spawn_failed out;
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_ZYGOTE_SPAWN_FAILED, &c);
+	if (r < 0)
+		return r;
+	if ((r = cursor_u32(&c, "worker_id", &out.worker_id)) < 0 ||
+	    (r = cursor_i64(&c, "error", &out.error)) < 0 ||
+	    (r = cursor_str(&c, "message", out.message, sizeof(out.message))) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	*m = out;
+	return 0;
+}
+
+/* ZYGOTE_KILL: worker_id u32 */
+
+int msg_pack_zygote_kill(msgpack_sbuffer *sb, const struct msg_zygote_kill *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_ZYGOTE_KILL, 1);
+	put_u32(&w, m->worker_id);
+	return writer_end(&w);
+}
+
+int msg_decode_zygote_kill(struct msg_in *in, struct msg_zygote_kill *m)
+{
+	struct msg_zygote_kill out;
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_ZYGOTE_KILL, &c);
+	if (r < 0)
+		return r;
+	if ((r = cursor_u32(&c, "worker_id", &out.worker_id)) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	*m = out;
+	return 0;
+}
+
+/* ZYGOTE_EXITED: worker_id u32, wait_status i64, cpu_us u64, maxrss_kib u64 */
+
+int msg_pack_zygote_exited(msgpack_sbuffer *sb, const struct msg_zygote_exited *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_ZYGOTE_EXITED, 4);
+	put_u32(&w, m->worker_id);
+	put_i64(&w, m->wait_status);
+	put_u64(&w, m->cpu_us);
+	put_u64(&w, m->maxrss_kib);
+	return writer_end(&w);
+}
+
+int msg_decode_zygote_exited(struct msg_in *in, struct msg_zygote_exited *m)
+{
+	struct msg_zygote_exited out;
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_ZYGOTE_EXITED, &c);
+	if (r < 0)
+		return r;
+	if ((r = cursor_u32(&c, "worker_id", &out.worker_id)) < 0 ||
+	    (r = cursor_i64(&c, "wait_status", &out.wait_status)) < 0 ||
+	    (r = cursor_u64(&c, "cpu_us", &out.cpu_us)) < 0 ||
+	    (r = cursor_u64(&c, "maxrss_kib", &out.maxrss_kib)) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	*m = out;
+	return 0;
+}

@@ -1,0 +1,424 @@
+/*
+ * brig-bench: how fast is a sandboxed job through brigd, next to what a
+ * service would otherwise do (a fresh bubblewrap sandbox, or plain
+ * fork+exec), and next to the floor (the same round trips over AF_UNIX
+ * between three processes doing nothing else)?  Everything is measured in
+ * one run on one machine; quote the ratios, the machine is noisy.
+ *
+ * Usage: brig-bench [-n CALLS] [-d SECONDS] [--socket PATH]
+ *   Without --socket it starts its own brigd from $BRIG_TOP_BUILDDIR with
+ *   the built-in default config and the shipped handlers.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "brig/brig.h"
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int compare_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct stats {
+	double median_us, p90_us, p99_us;
+};
+
+static struct stats summarize(uint64_t *samples, size_t n)
+{
+	struct stats s = { 0 };
+
+	if (n == 0)
+		return s;
+	qsort(samples, n, sizeof(*samples), compare_u64);
+	s.median_us = samples[n / 2] / 1000.0;
+	s.p90_us = samples[(n * 90) / 100] / 1000.0;
+	s.p99_us = samples[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1] / 1000.0;
+	return s;
+}
+
+static void print_row(const char *what, struct stats s)
+{
+	printf("  %-44s median %9.1f us   p90 %9.1f us   p99 %9.1f us\n", what, s.median_us,
+	       s.p90_us, s.p99_us);
+}
+
+/* ---- brig ---- */
+
+struct call_result {
+	int outcome;
+	size_t items;
+};
+
+static void on_item(void *arg, uint32_t job, uint32_t seq, const msgpack_object *item)
+{
+	(void)job;
+	(void)seq;
+	(void)item;
+	((struct call_result *)arg)->items++;
+}
+
+static void on_final(void *arg, uint32_t job, const struct brig_status *st)
+{
+	(void)job;
+	((struct call_result *)arg)->outcome = st->outcome;
+}
+
+static int brig_one(struct brig_client *c, const char *handler, const void *in, size_t len)
+{
+	struct brig_job job = { .handler = handler, .input = in, .input_len = len };
+	struct call_result res = { .outcome = -1 };
+	uint32_t id;
+	int r;
+
+	r = brig_submit(c, &job, on_item, on_final, &res, &id);
+	if (r == 0)
+		r = brig_wait(c, id);
+	if (r < 0) {
+		fprintf(stderr, "brig-bench: %s: %s\n", handler, brig_strerror(r));
+		exit(1);
+	}
+	if (res.outcome != BRIG_OK) {
+		fprintf(stderr, "brig-bench: %s ended with %s\n", handler,
+			brig_outcome_string(res.outcome));
+		exit(1);
+	}
+	return 0;
+}
+
+static struct stats bench_brig_latency(const char *sock, const char *handler, const void *in,
+				       size_t len, size_t calls)
+{
+	struct brig_client *c;
+	uint64_t *samples = calloc(calls, sizeof(uint64_t));
+	struct stats s;
+	int r;
+
+	r = brig_connect(sock, "brig-bench", &c);
+	if (r < 0) {
+		fprintf(stderr, "brig-bench: connect %s: %s\n", sock, brig_strerror(r));
+		exit(1);
+	}
+	for (size_t i = 0; i < calls / 10 + 1; i++)   /* warm up */
+		brig_one(c, handler, in, len);
+	for (size_t i = 0; i < calls; i++) {
+		uint64_t t0 = now_ns();
+		brig_one(c, handler, in, len);
+		samples[i] = now_ns() - t0;
+	}
+	brig_close(c);
+	s = summarize(samples, calls);
+	free(samples);
+	return s;
+}
+
+/* clients processes, each with its own connection, for `seconds`. */
+static double bench_brig_throughput(const char *sock, int clients, double seconds)
+{
+	uint64_t *counts = mmap(NULL, sizeof(uint64_t) * (size_t)clients, PROT_READ | PROT_WRITE,
+				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	uint64_t total = 0, t0, elapsed;
+	static const char input[64] = "0123456789abcdef0123456789abcdef0123456789abcdef012345678";
+
+	pid_t *pids = calloc((size_t)clients, sizeof(pid_t));
+
+	t0 = now_ns();
+	for (int i = 0; i < clients; i++) {
+		pid_t pid = fork();
+		pids[i] = pid;
+		if (pid == 0) {
+			struct brig_client *c;
+			uint64_t end = t0 + (uint64_t)(seconds * 1e9);
+			if (brig_connect(sock, "brig-bench", &c) < 0)
+				_exit(1);
+			while (now_ns() < end) {
+				brig_one(c, "echo", input, sizeof(input));
+				counts[i]++;
+			}
+			brig_close(c);
+			_exit(0);
+		}
+	}
+	for (int i = 0; i < clients; i++)
+		if (pids[i] > 0)
+			waitpid(pids[i], NULL, 0);
+	free(pids);
+	elapsed = now_ns() - t0;
+	for (int i = 0; i < clients; i++)
+		total += counts[i];
+	munmap(counts, sizeof(uint64_t) * (size_t)clients);
+	return (double)total / (elapsed / 1e9);
+}
+
+/* ---- the floor: A <-> B <-> C, 64 bytes each way ---- */
+
+static void relay_loop(int up, int down)
+{
+	char buf[64];
+
+	for (;;) {
+		if (read(up, buf, sizeof(buf)) != sizeof(buf))
+			_exit(0);
+		if (down >= 0) {
+			if (write(down, buf, sizeof(buf)) != sizeof(buf) ||
+			    read(down, buf, sizeof(buf)) != sizeof(buf))
+				_exit(0);
+		}
+		if (write(up, buf, sizeof(buf)) != sizeof(buf))
+			_exit(0);
+	}
+}
+
+static struct stats bench_floor(size_t calls)
+{
+	int ab[2], bc[2];
+	uint64_t *samples = calloc(calls, sizeof(uint64_t));
+	char buf[64] = { 0 };
+	struct stats s;
+	pid_t b, c;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, ab) < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, bc) < 0)
+		exit(1);
+	c = fork();
+	if (c == 0) {
+		close(ab[0]);
+		close(ab[1]);
+		close(bc[0]);
+		relay_loop(bc[1], -1);
+	}
+	b = fork();
+	if (b == 0) {
+		close(ab[0]);
+		close(bc[1]);
+		relay_loop(ab[1], bc[0]);
+	}
+	close(ab[1]);
+	close(bc[0]);
+	close(bc[1]);
+	for (size_t i = 0; i < calls + calls / 10; i++) {
+		uint64_t t0 = now_ns();
+		if (write(ab[0], buf, sizeof(buf)) != sizeof(buf) ||
+		    read(ab[0], buf, sizeof(buf)) != sizeof(buf))
+			exit(1);
+		if (i >= calls / 10)
+			samples[i - calls / 10] = now_ns() - t0;
+	}
+	close(ab[0]);
+	waitpid(b, NULL, 0);
+	waitpid(c, NULL, 0);
+	s = summarize(samples, calls);
+	free(samples);
+	return s;
+}
+
+/* ---- baselines: a fresh process per job ---- */
+
+/* Run argv with input on stdin, read stdout to EOF. */
+static void spawn_one(char *const argv[], const void *in, size_t len)
+{
+	int to[2], from[2], status;
+	char buf[65536];
+	pid_t pid;
+
+	if (pipe2(to, O_CLOEXEC) < 0 || pipe2(from, O_CLOEXEC) < 0)
+		exit(1);
+	pid = fork();
+	if (pid == 0) {
+		dup2(to[0], 0);
+		dup2(from[1], 1);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(to[0]);
+	close(from[1]);
+	if (len && write(to[1], in, len) < 0)
+		exit(1);
+	close(to[1]);
+	while (read(from[0], buf, sizeof(buf)) > 0)
+		;
+	close(from[0]);
+	waitpid(pid, &status, 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "brig-bench: %s failed (status %d)\n", argv[0], status);
+		exit(1);
+	}
+}
+
+static struct stats bench_spawn(char *const argv[], const void *in, size_t len, size_t calls)
+{
+	uint64_t *samples = calloc(calls, sizeof(uint64_t));
+	struct stats s;
+
+	for (size_t i = 0; i < calls / 10 + 1; i++)
+		spawn_one(argv, in, len);
+	for (size_t i = 0; i < calls; i++) {
+		uint64_t t0 = now_ns();
+		spawn_one(argv, in, len);
+		samples[i] = now_ns() - t0;
+	}
+	s = summarize(samples, calls);
+	free(samples);
+	return s;
+}
+
+/* ---- a private brigd ---- */
+
+static pid_t brigd_pid;
+static char workdir[] = "/tmp/brig-bench.XXXXXX";
+
+static void brigd_stop(void)
+{
+	char cmd[256];
+
+	if (brigd_pid > 0) {
+		kill(brigd_pid, SIGTERM);
+		waitpid(brigd_pid, NULL, 0);
+		brigd_pid = 0;
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", workdir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "brig-bench: could not remove %s\n", workdir);
+	}
+}
+
+static const char *brigd_start(void)
+{
+	static char sock[512];
+	const char *top = getenv("BRIG_TOP_BUILDDIR");
+	char path[512], link[1024], brigd[1024];
+	static const char *const plugins[] = { "core", "magic", "archive" };
+
+	if (!top)
+		top = ".";
+	if (!mkdtemp(workdir))
+		exit(1);
+	snprintf(path, sizeof(path), "%s/handlers", workdir);
+	mkdir(path, 0755);
+	for (size_t i = 0; i < 3; i++) {
+		char target[2048];
+		snprintf(target, sizeof(target), "%s/handlers/.libs/%s.so", top, plugins[i]);
+		if (!realpath(target, link)) {
+			fprintf(stderr, "brig-bench: %s: %s (build first)\n", target, strerror(errno));
+			exit(1);
+		}
+		snprintf(target, sizeof(target), "%s/%s.so", path, plugins[i]);
+		if (symlink(link, target) < 0)
+			exit(1);
+	}
+	snprintf(sock, sizeof(sock), "%s/brig.sock", workdir);
+	snprintf(brigd, sizeof(brigd), "%s/brigd", top);
+	brigd_pid = fork();
+	if (brigd_pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 2);
+		execl(brigd, "brigd", "--default-config", "--socket", sock, "--handlers", path,
+		      "--log-level", "warning", (char *)NULL);
+		_exit(127);
+	}
+	atexit(brigd_stop);
+	for (int i = 0; i < 200; i++) {
+		struct brig_client *c;
+		if (brig_connect(sock, "brig-bench", &c) == 0) {
+			brig_close(c);
+			usleep(200000);   /* let the first pool fill */
+			return sock;
+		}
+		usleep(50000);
+	}
+	fprintf(stderr, "brig-bench: brigd did not come up\n");
+	exit(1);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "calls", required_argument, NULL, 'n' },
+		{ "seconds", required_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static char *bwrap_cat[] = {
+		"/usr/bin/bwrap", "--unshare-all", "--die-with-parent", "--new-session",
+		"--cap-drop", "ALL", "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib64", "/lib64",
+		"--symlink", "usr/lib", "/lib", "--symlink", "usr/bin", "/bin", "/bin/cat", NULL,
+	};
+	static char *plain_cat[] = { "/bin/cat", NULL };
+	const char *sock = NULL;
+	size_t calls = 1000;
+	double seconds = 3;
+	char input[64];
+	struct stats floor_s, echo_s, bwrap_s, fork_s;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "s:n:d:", options, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			sock = optarg;
+			break;
+		case 'n':
+			calls = strtoul(optarg, NULL, 10);
+			break;
+		case 'd':
+			seconds = atof(optarg);
+			break;
+		default:
+			fprintf(stderr, "usage: brig-bench [-n CALLS] [-d SECONDS] [--socket PATH]\n");
+			return 64;
+		}
+	}
+	if (calls < 10)
+		calls = 10;
+	memset(input, 'x', sizeof(input));
+	if (!sock)
+		sock = brigd_start();
+
+	printf("brig-bench: %zu calls per latency figure, %.1f s per throughput figure\n", calls,
+	       seconds);
+	printf("latency (one client, sequential):\n");
+	floor_s = bench_floor(calls);
+	print_row("floor: 2 AF_UNIX round trips, 3 processes", floor_s);
+	echo_s = bench_brig_latency(sock, "echo", input, sizeof(input), calls);
+	print_row("brig echo 64 B", echo_s);
+	if (access(bwrap_cat[0], X_OK) == 0) {
+		bwrap_s = bench_spawn(bwrap_cat, input, sizeof(input), calls / 5 ? calls / 5 : 1);
+		print_row("bubblewrap --unshare-all cat 64 B", bwrap_s);
+	} else {
+		bwrap_s.median_us = 0;
+		printf("  bubblewrap not installed: skipped\n");
+	}
+	fork_s = bench_spawn(plain_cat, input, sizeof(input), calls);
+	print_row("fork+exec cat 64 B (no sandbox)", fork_s);
+	printf("ratios (median): brig/floor %.1fx", echo_s.median_us / floor_s.median_us);
+	if (bwrap_s.median_us > 0)
+		printf(", bubblewrap/brig %.1fx", bwrap_s.median_us / echo_s.median_us);
+	printf(", fork+exec/brig %.2fx\n", fork_s.median_us / echo_s.median_us);
+
+	printf("throughput (echo 64 B, single-use workers, one connection per client):\n");
+	for (int clients = 1; clients <= 8; clients *= 2) {
+		if (clients == 4)
+			continue;
+		printf("  %2d clients: %8.0f jobs/s\n", clients,
+		       bench_brig_throughput(sock, clients, seconds));
+	}
+	return 0;
+}
