@@ -28,6 +28,7 @@ void log_set_role(const char *role)
 	log_role = role;
 }
 
+__attribute__((format(printf, 3, 0)))
 static void log_vwrite(enum log_level level, const char *prefix, const char *fmt, va_list ap,
 		       const char *suffix)
 {

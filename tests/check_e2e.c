@@ -1557,6 +1557,7 @@ START_TEST(test_clean_shutdown)
 	E2E_ASSERT(r.finals == 1, "the running job must end exactly once; %s", describe(&r));
 	stop_ms = r.action_ms;
 	brig_close(c);
+	job_result_free(&r);
 
 	E2E_ASSERT(brigd_wait_exit(&d, 5000), "brigd did not exit within 5 s of SIGTERM");
 	status = d.wait_status;
