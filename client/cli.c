@@ -8,9 +8,6 @@
  * for the final status, so that a script can stream it through jq.  The
  * exit status says how the job ended (see usage()).
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,9 +3,6 @@
  * everything here must turn arbitrary bytes into valid JSON: no assumption
  * that strings are UTF-8, that keys are strings or that floats are finite.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
 
 #include <inttypes.h>
 #include <math.h>

@@ -18,9 +18,6 @@
  *
  * Library code: never logs, never exits; returns 0 or a negative code.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1   /* secure_getenv, MSG_NOSIGNAL */
 #endif

@@ -14,9 +14,11 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <seccomp.h>
 #include <systemd/sd-daemon.h>
 
 #include "broker.h"
@@ -50,9 +52,12 @@ struct job {
 	enum job_state state;
 	uint32_t id;                    /* the client's job id */
 	size_t profile;
-	char handler[BRIG_NAME_MAX + 1];
-	uint8_t *input;                 /* until handed to the worker */
+	char handler[BRIG_NAME_MAX + 1];  /* or the program, for exec jobs */
+	bool exec;                      /* an exec job (program) */
+	uint8_t *input;                 /* the worker's frame, until handed over */
 	size_t input_len;
+	bool exited;                    /* exec: the program's wait status came */
+	int64_t exit_status;
 	uint64_t submitted_usec;
 	struct event *deadline;
 	uint32_t timeout_ms;
@@ -61,6 +66,7 @@ struct job {
 	/* Set when the broker ends the job (timeout, cancel, limit). */
 	int forced_outcome;             /* -1: none */
 	char forced_message[BRIG_MESSAGE_MAX + 1];
+	int64_t violation;              /* syscall the sandbox trapped, or -1 */
 	bool done;                      /* the worker sent WORKER_DONE */
 	uint32_t done_status;
 	char done_message[BRIG_MESSAGE_MAX + 1];
@@ -105,6 +111,8 @@ struct client {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
+	gid_t groups[64];               /* primary and supplementary (SO_PEERGROUPS) */
+	size_t group_count;
 	bool greeted;
 	bool closing;
 	char name[BRIG_NAME_MAX + 1];
@@ -122,6 +130,8 @@ struct broker {
 	struct event *signal_evs[4];
 	struct event *retry_ev;
 	struct event *shutdown_timer;
+	struct event *status_timer;     /* STATUS= and WATCHDOG=1 to systemd */
+	char last_status[256];
 	bool shutdown_deadline_passed;
 	struct chan *zygote;
 	pid_t zygote_pid;
@@ -329,10 +339,8 @@ static void job_deadline_cb(evutil_socket_t fd, short what, void *arg)
 static void job_start(struct job *j, struct worker *w)
 {
 	struct broker *b = j->broker;
-	struct msg_worker_job m = { .input = j->input, .input_len = j->input_len };
 	int r;
 
-	snprintf(m.handler, sizeof(m.handler), "%s", j->handler);
 	TAILQ_REMOVE(&b->profiles[j->profile].queue, j, queue_link);
 	b->profiles[j->profile].queued--;
 	b->queued_total--;
@@ -340,10 +348,8 @@ static void job_start(struct job *j, struct worker *w)
 	j->worker = w;
 	w->job = j;
 	w->state = WORKER_BUSY;
-	r = msg_pack_worker_job(&b->sb, &m);
-	if (r == 0)
-		r = peer_send(w->peer, b->sb.data, b->sb.size);
-	msgpack_sbuffer_clear(&b->sb);
+	/* The worker's frame was packed and checked when the job was accepted. */
+	r = peer_send(w->peer, j->input, j->input_len);
 	free(j->input);
 	j->input = NULL;
 	if (r < 0)
@@ -451,6 +457,34 @@ static void worker_relay_item(struct worker *w, struct msg_in *in)
 		msgpack_sbuffer_clear(&b->sb);
 }
 
+static void worker_relay_output(struct worker *w, const struct msg_worker_output *o)
+{
+	struct job *j = w->job;
+	struct broker *b = w->broker;
+	const struct profile_config *profile = &b->cfg->profiles[w->profile];
+
+	if (j->forced_outcome >= 0)
+		return;
+	if (j->output_bytes + o->len > profile->max_output) {
+		job_abort(j, BRIG_OUTCOME_OUTPUT_LIMIT,
+			  "output exceeds the profile's limit of %" PRIu64 " bytes", profile->max_output);
+		return;
+	}
+	if (msg_pack_output(&b->sb, &(struct msg_output){ j->id, j->seq, o->stream, o->data,
+							  o->len }) < 0 ||
+	    b->sb.size - FRAME_HEADER_SIZE > b->cfg->max_frame) {
+		msgpack_sbuffer_clear(&b->sb);
+		job_abort(j, BRIG_OUTCOME_OUTPUT_LIMIT, "an output chunk exceeds the frame size");
+		return;
+	}
+	j->output_bytes += o->len;
+	j->seq++;
+	if (j->client)
+		client_send_packed(j->client);
+	else
+		msgpack_sbuffer_clear(&b->sb);
+}
+
 static int worker_on_frame(struct peer *p, const uint8_t *body, size_t len, void *arg)
 {
 	struct worker *w = arg;
@@ -499,6 +533,51 @@ static int worker_on_frame(struct peer *p, const uint8_t *body, size_t len, void
 		w->job->done = true;
 		w->job->done_status = done.status;
 		snprintf(w->job->done_message, sizeof(w->job->done_message), "%s", done.message);
+		break;
+	}
+	case MSG_WORKER_OUTPUT: {
+		struct msg_worker_output o;
+
+		if (w->state != WORKER_BUSY || !w->job || w->job->done || !w->job->exec) {
+			worker_misbehaved(w, "OUTPUT outside an exec job");
+			break;
+		}
+		if (msg_decode_worker_output(&in, w->broker->cfg->max_frame, &o) < 0) {
+			worker_misbehaved(w, "%s", in.error);
+			break;
+		}
+		worker_relay_output(w, &o);
+		break;
+	}
+	case MSG_WORKER_EXIT: {
+		struct msg_worker_exit e;
+
+		if (w->state != WORKER_BUSY || !w->job || w->job->done || !w->job->exec ||
+		    w->job->exited) {
+			worker_misbehaved(w, "EXIT outside an exec job");
+			break;
+		}
+		if (msg_decode_worker_exit(&in, &e) < 0) {
+			worker_misbehaved(w, "%s", in.error);
+			break;
+		}
+		w->job->exited = true;
+		w->job->exit_status = e.wait_status;
+		break;
+	}
+	case MSG_WORKER_VIOLATION: {
+		struct msg_worker_violation v;
+
+		if (w->state != WORKER_BUSY || !w->job || w->job->done) {
+			worker_misbehaved(w, "VIOLATION outside a job");
+			break;
+		}
+		if (msg_decode_worker_violation(&in, &v) < 0 || v.syscall < 0 || v.syscall > 4095) {
+			worker_misbehaved(w, "%s", in.error[0] ? in.error : "bad syscall number");
+			break;
+		}
+		/* Only believed together with a death by SIGSYS (see finalize). */
+		w->job->violation = v.syscall;
 		break;
 	}
 	default:
@@ -648,12 +727,40 @@ static void worker_finalize(struct worker *w)
 
 		if (j->forced_outcome >= 0) {
 			job_finish(j, j->forced_outcome, 0, j->forced_message, w->cpu_us, w->maxrss_kib);
+		} else if (j->done && j->done_status == WORKER_STATUS_OK && j->exec && j->exited &&
+			   WIFSIGNALED((int)j->exit_status)) {
+			int sig = WTERMSIG((int)j->exit_status);
+			snprintf(message, sizeof(message), "program killed by signal %d (%s)", sig,
+				 strsignal(sig));
+			if (sig == SIGSYS)
+				snprintf(message, sizeof(message), "the sandbox refused a syscall of the "
+					 "program (it died of SIGSYS)");
+			job_finish(j, sig == SIGSYS ? BRIG_OUTCOME_VIOLATION : BRIG_OUTCOME_CRASHED,
+				   sig == SIGSYS ? -1 : sig, message, w->cpu_us, w->maxrss_kib);
+		} else if (j->done && j->done_status == WORKER_STATUS_OK && j->exec && j->exited) {
+			int code = WIFEXITED((int)j->exit_status) ? WEXITSTATUS((int)j->exit_status) : -1;
+			snprintf(message, sizeof(message), "program exited with status %d", code);
+			job_finish(j, BRIG_OUTCOME_OK, code, message, w->cpu_us, w->maxrss_kib);
 		} else if (j->done && j->done_status == WORKER_STATUS_OK) {
 			job_finish(j, BRIG_OUTCOME_OK, 0, "", w->cpu_us, w->maxrss_kib);
 		} else if (j->done && j->done_status == WORKER_STATUS_ERROR) {
 			job_finish(j, BRIG_OUTCOME_ERROR, 0, j->done_message, w->cpu_us, w->maxrss_kib);
 		} else if (j->done) {
 			job_finish(j, BRIG_OUTCOME_BROKER_ERROR, 0, j->done_message, w->cpu_us,
+				   w->maxrss_kib);
+		} else if (worker_exit_signal(status) == SIGSYS) {
+			const char *name = NULL;
+
+			if (j->violation >= 0)
+				name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, (int)j->violation);
+			if (name)
+				snprintf(message, sizeof(message), "the sandbox refused syscall %s (%" PRId64
+					 ")", name, j->violation);
+			else
+				snprintf(message, sizeof(message), "the sandbox refused a syscall%s",
+					 j->violation >= 0 ? "" : " (not reported)");
+			free((void *)name);
+			job_finish(j, BRIG_OUTCOME_VIOLATION, j->violation, message, w->cpu_us,
 				   w->maxrss_kib);
 		} else if (worker_exit_signal(status)) {
 			int sig = worker_exit_signal(status);
@@ -761,84 +868,183 @@ static bool handler_known(const struct broker *b, const char *name)
 	return false;
 }
 
-static void client_on_submit(struct client *c, struct msg_in *in)
+/*
+ * Could the client itself open path with this access?  Asked in a child
+ * that takes on the client's uid and groups, so that brigd (root) never
+ * grants a path the client could not reach (invariant 2, no confused
+ * deputy).
+ */
+static bool client_can_access(const struct client *c, const char *path, uint32_t access)
+{
+	int mode = 0, status;
+	pid_t pid;
+
+	if (access & SPEC_ACCESS_READ)
+		mode |= R_OK;
+	if (access & SPEC_ACCESS_WRITE)
+		mode |= W_OK;
+	if (access & SPEC_ACCESS_EXEC)
+		mode |= X_OK;
+	if (c->uid == 0)
+		return true;
+	pid = fork();
+	if (pid < 0)
+		return false;
+	if (pid == 0) {
+		if (setgroups(c->group_count, c->groups) < 0 ||
+		    setresgid(c->gid, c->gid, c->gid) < 0 || setresuid(c->uid, c->uid, c->uid) < 0)
+			_exit(2);
+		_exit(faccessat(AT_FDCWD, path, mode, AT_EACCESS) == 0 ? 0 : 1);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return false;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/*
+ * Check a request's descriptors against its profile: each may only
+ * narrow, and each path must be one the client could reach itself.
+ * Returns 0, or sends the ERROR naming the descriptor and returns -1.
+ */
+static int job_check_descriptors(struct client *c, uint32_t job_id,
+				 const struct profile_config *profile, const struct msg_strv *list)
+{
+	struct spec layer;
+
+	spec_layer_init(&layer);
+	for (size_t i = 0; i < list->count; i++) {
+		char text[BRIG_DESCRIPTOR_TEXT_MAX];
+		char err[512];
+		size_t paths_before = layer.path_count;
+		int r;
+
+		if (msg_strv_get(list, i, text, sizeof(text)) < 0) {
+			client_error(c, true, job_id, BRIG_ERROR_BAD_REQUEST, "descriptor %zu is too long",
+				     i);
+			return -1;
+		}
+		r = spec_narrow(&profile->spec, text, &layer, err, sizeof(err));
+		if (r < 0) {
+			client_error(c, true, job_id, r == -EPERM ? BRIG_ERROR_DENIED :
+							  BRIG_ERROR_BAD_REQUEST, "%s", err);
+			return -1;
+		}
+		for (size_t k = paths_before; k < layer.path_count; k++) {
+			if (!client_can_access(c, layer.paths[k].path, layer.paths[k].access)) {
+				client_error(c, true, job_id, BRIG_ERROR_DENIED,
+					     "%s: uid %u cannot access this path itself, so brig will "
+					     "not grant it", text, (unsigned)c->uid);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/*
+ * What SUBMIT and EXEC share: refusals in a fixed order, then a queued job
+ * holding the worker's frame.  Returns the job, or NULL after an ERROR.
+ */
+static struct job *job_accept(struct client *c, uint32_t job_id, const char *profile_name,
+			      const char *handler, uint32_t timeout_ms,
+			      const struct msg_strv *descriptors)
 {
 	struct broker *b = c->broker;
 	const struct profile_config *profile;
-	struct msg_submit m;
 	struct job *j;
 	int profile_index;
-	struct timeval tv;
+	char why[256];
 
-	if (msg_decode_submit(in, b->cfg->max_input, &m) < 0) {
-		/* The input being too large is the one well-formed refusal. */
-		client_reject(c, "%s", in->error);
-		return;
-	}
-	if (client_find_job(c, m.job_id)) {
-		client_error(c, true, m.job_id, BRIG_ERROR_DUPLICATE_JOB,
-			     "job id %u is already in flight on this connection", m.job_id);
-		return;
+	if (client_find_job(c, job_id)) {
+		client_error(c, true, job_id, BRIG_ERROR_DUPLICATE_JOB,
+			     "job id %u is already in flight on this connection", job_id);
+		return NULL;
 	}
 	if (b->stopping) {
-		client_error(c, true, m.job_id, BRIG_ERROR_SHUTTING_DOWN, "brigd is shutting down");
-		return;
+		client_error(c, true, job_id, BRIG_ERROR_SHUTTING_DOWN, "brigd is shutting down");
+		return NULL;
 	}
-	if (!handler_known(b, m.handler)) {
-		client_error(c, true, m.job_id, BRIG_ERROR_UNKNOWN_HANDLER,
-			     "no handler named '%s'", m.handler);
-		return;
+	if (handler && !handler_known(b, handler)) {
+		client_error(c, true, job_id, BRIG_ERROR_UNKNOWN_HANDLER, "no handler named '%s'",
+			     handler);
+		return NULL;
 	}
-	profile_index = m.profile[0] ? config_find_profile(b->cfg, m.profile) :
-				       (int)b->cfg->default_profile;
+	profile_index = profile_name[0] ? config_find_profile(b->cfg, profile_name) :
+					  (int)b->cfg->default_profile;
 	if (profile_index < 0) {
-		client_error(c, true, m.job_id, BRIG_ERROR_UNKNOWN_PROFILE,
-			     "no profile named '%s'", m.profile);
-		return;
+		client_error(c, true, job_id, BRIG_ERROR_UNKNOWN_PROFILE, "no profile named '%s'",
+			     profile_name);
+		return NULL;
 	}
 	profile = &b->cfg->profiles[profile_index];
-	if (m.timeout_ms > profile->max_timeout_ms) {
-		client_error(c, true, m.job_id, BRIG_ERROR_BAD_REQUEST,
-			     "timeout of %u ms exceeds profile %s's maximum of %u ms", m.timeout_ms,
+	/* Invariant 2: a client runs only what the policy grants it. */
+	if (!config_profile_allows(profile, c->uid, c->groups, c->group_count, handler, why,
+				   sizeof(why))) {
+		client_error(c, true, job_id, BRIG_ERROR_DENIED, "%s", why);
+		return NULL;
+	}
+	if (!handler && !profile->allow_exec) {
+		client_error(c, true, job_id, BRIG_ERROR_DENIED,
+			     "profile '%s' does not run programs (exec_jobs = no)", profile->name);
+		return NULL;
+	}
+	if (timeout_ms > profile->max_timeout_ms) {
+		client_error(c, true, job_id, BRIG_ERROR_BAD_REQUEST,
+			     "timeout of %u ms exceeds profile %s's maximum of %u ms", timeout_ms,
 			     profile->name, profile->max_timeout_ms);
-		return;
+		return NULL;
 	}
 	/* Invariant 6: bounded jobs per client and bounded queue overall. */
 	if (c->job_count >= b->cfg->max_jobs_per_client) {
-		client_error(c, true, m.job_id, BRIG_ERROR_BUSY,
+		client_error(c, true, job_id, BRIG_ERROR_BUSY,
 			     "this connection already has %u jobs in flight (the limit)",
 			     c->job_count);
-		return;
+		return NULL;
 	}
 	if (b->queued_total >= b->cfg->max_queued_jobs) {
-		client_error(c, true, m.job_id, BRIG_ERROR_BUSY,
+		client_error(c, true, job_id, BRIG_ERROR_BUSY,
 			     "%u jobs are waiting for a worker (the limit); try again later",
 			     b->queued_total);
-		return;
+		return NULL;
 	}
+	if (job_check_descriptors(c, job_id, profile, descriptors) < 0)
+		return NULL;
 	j = calloc(1, sizeof(*j));
-	if (!j || !(j->input = malloc(m.input_len ? m.input_len : 1))) {
-		free(j);
-		client_error(c, true, m.job_id, BRIG_ERROR_BUSY, "out of memory");
-		return;
+	if (!j) {
+		client_error(c, true, job_id, BRIG_ERROR_BUSY, "out of memory");
+		return NULL;
 	}
-	memcpy(j->input, m.input, m.input_len);
-	j->input_len = m.input_len;
 	j->broker = b;
-	j->client = c;
-	j->id = m.job_id;
+	j->id = job_id;
 	j->profile = (size_t)profile_index;
 	j->forced_outcome = -1;
+	j->violation = -1;
 	j->state = JOB_QUEUED;
 	j->submitted_usec = now_usec();
-	j->timeout_ms = m.timeout_ms ? m.timeout_ms : profile->timeout_ms;
-	snprintf(j->handler, sizeof(j->handler), "%s", m.handler);
+	j->timeout_ms = timeout_ms ? timeout_ms : profile->timeout_ms;
+	j->exec = handler == NULL;
+	return j;
+}
+
+/* Queue an accepted job whose worker frame is in b->sb. */
+static void job_enqueue(struct client *c, struct job *j)
+{
+	struct broker *b = c->broker;
+	struct timeval tv;
+
+	j->input = malloc(b->sb.size);
 	j->deadline = evtimer_new(b->base, job_deadline_cb, j);
-	if (!j->deadline) {
+	if (!j->input || !j->deadline) {
+		msgpack_sbuffer_clear(&b->sb);
+		client_error(c, true, j->id, BRIG_ERROR_BUSY, "out of memory");
 		job_free(j);
-		client_error(c, true, m.job_id, BRIG_ERROR_BUSY, "out of memory");
 		return;
 	}
+	memcpy(j->input, b->sb.data, b->sb.size);
+	j->input_len = b->sb.size;
+	msgpack_sbuffer_clear(&b->sb);
+	j->client = c;
 	/* The deadline counts from now, not from the loop's cached time. */
 	event_base_update_cache_time(b->base);
 	tv.tv_sec = j->timeout_ms / 1000;
@@ -850,6 +1056,85 @@ static void client_on_submit(struct client *c, struct msg_in *in)
 	b->profiles[j->profile].queued++;
 	b->queued_total++;
 	pool_dispatch(b, j->profile);
+}
+
+static void client_on_submit(struct client *c, struct msg_in *in)
+{
+	struct broker *b = c->broker;
+	struct msg_submit m;
+	struct job *j;
+
+	if (msg_decode_submit(in, b->cfg->max_input, &m) < 0) {
+		client_reject(c, "%s", in->error);
+		return;
+	}
+	j = job_accept(c, m.job_id, m.profile, m.handler, m.timeout_ms, &m.descriptors);
+	if (!j)
+		return;
+	snprintf(j->handler, sizeof(j->handler), "%s", m.handler);
+	{
+		/* The descriptors go on verbatim: they were checked above. */
+		char *texts[BRIG_DESCRIPTORS_MAX];
+		char storage[BRIG_DESCRIPTORS_MAX][BRIG_DESCRIPTOR_TEXT_MAX];
+		struct msg_worker_job wj = { .input = m.input, .input_len = m.input_len };
+
+		for (size_t i = 0; i < m.descriptors.count; i++) {
+			msg_strv_get(&m.descriptors, i, storage[i], sizeof(storage[i]));
+			texts[i] = storage[i];
+		}
+		wj.descriptors.v = (const char *const *)texts;
+		wj.descriptors.count = m.descriptors.count;
+		snprintf(wj.handler, sizeof(wj.handler), "%s", m.handler);
+		if (msg_pack_worker_job(&b->sb, &wj) < 0) {
+			msgpack_sbuffer_clear(&b->sb);
+			client_error(c, true, m.job_id, BRIG_ERROR_TOO_LARGE, "job does not fit a frame");
+			job_free(j);
+			return;
+		}
+	}
+	job_enqueue(c, j);
+}
+
+static void client_on_exec(struct client *c, struct msg_in *in)
+{
+	struct broker *b = c->broker;
+	struct msg_exec m;
+	struct msg_worker_exec we;
+	char **argv = NULL, **env = NULL, **desc = NULL;
+	struct job *j;
+
+	if (msg_decode_exec(in, b->cfg->max_input, &m) < 0) {
+		client_reject(c, "%s", in->error);
+		return;
+	}
+	j = job_accept(c, m.job_id, m.profile[0] ? m.profile : "exec", NULL, m.timeout_ms,
+		       &m.descriptors);
+	if (!j)
+		return;
+	argv = msg_strv_dup(&m.argv);
+	env = msg_strv_dup(&m.env);
+	desc = msg_strv_dup(&m.descriptors);
+	snprintf(j->handler, sizeof(j->handler), "%s", argv ? argv[0] : "?");
+	memset(&we, 0, sizeof(we));
+	we.argv.v = (const char *const *)argv;
+	we.argv.count = m.argv.count;
+	we.env.v = (const char *const *)env;
+	we.env.count = m.env.count;
+	we.descriptors.v = (const char *const *)desc;
+	we.descriptors.count = m.descriptors.count;
+	snprintf(we.cwd, sizeof(we.cwd), "%s", m.cwd);
+	we.stdin_data = m.stdin_data;
+	we.stdin_len = m.stdin_len;
+	if (!argv || !env || !desc || msg_pack_worker_exec(&b->sb, &we) < 0) {
+		msgpack_sbuffer_clear(&b->sb);
+		client_error(c, true, m.job_id, BRIG_ERROR_TOO_LARGE, "job does not fit a frame");
+		job_free(j);
+	} else {
+		job_enqueue(c, j);
+	}
+	free(argv);
+	free(env);
+	free(desc);
 }
 
 static void client_on_cancel(struct client *c, struct msg_in *in)
@@ -882,6 +1167,7 @@ struct client_handler {
 static const struct client_handler client_handlers[] = {
 	{ MSG_HELLO, false, client_on_hello },
 	{ MSG_SUBMIT, true, client_on_submit },
+	{ MSG_EXEC, true, client_on_exec },
 	{ MSG_CANCEL, true, client_on_cancel },
 };
 
@@ -1010,6 +1296,16 @@ static void broker_accept(evutil_socket_t fd, short what, void *arg)
 		c->uid = cred.uid;
 		c->gid = cred.gid;
 		c->pid = cred.pid;
+		{
+			/* The groups the kernel says the client had when it connected:
+			 * policy by group uses these, never anything the client says. */
+			socklen_t glen = sizeof(c->groups) - sizeof(gid_t);
+
+			c->groups[0] = cred.gid;
+			c->group_count = 1;
+			if (getsockopt(cfd, SOL_SOCKET, SO_PEERGROUPS, c->groups + 1, &glen) == 0)
+				c->group_count += glen / sizeof(gid_t);
+		}
 		LIST_INIT(&c->jobs);
 		c->peer = peer_new(b->base, cfd, b->cfg->max_frame, client_on_frame, client_on_close, c);
 		c->timer = evtimer_new(b->base, client_timer_cb, c);
@@ -1044,14 +1340,33 @@ static void broker_accept(evutil_socket_t fd, short what, void *arg)
 static void broker_notify_status(struct broker *b)
 {
 	unsigned idle = 0, spawning = 0;
+	char status[256];
 
 	for (size_t i = 0; i < b->cfg->profile_count; i++) {
 		idle += b->profiles[i].idle_count;
 		spawning += b->profiles[i].spawning;
 	}
-	sd_notifyf(0, "STATUS=%u clients, %u idle workers, %u starting, %u queued jobs, "
-		   "%" PRIu64 " jobs served", b->client_count, idle, spawning, b->queued_total,
-		   b->jobs_finished);
+	snprintf(status, sizeof(status), "%u clients, %u idle workers, %u starting, %u queued "
+		 "jobs, %" PRIu64 " jobs served", b->client_count, idle, spawning, b->queued_total,
+		 b->jobs_finished);
+	if (strcmp(status, b->last_status) == 0)
+		return;
+	snprintf(b->last_status, sizeof(b->last_status), "%s", status);
+	sd_notifyf(0, "STATUS=%s", status);
+}
+
+/* Once a second (or faster for the watchdog): STATUS if it changed, and
+ * WATCHDOG=1, which only a live event loop can send. */
+static void broker_status_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct broker *b = arg;
+	uint64_t watchdog_usec = 0;
+
+	(void)fd;
+	(void)what;
+	broker_notify_status(b);
+	if (sd_watchdog_enabled(0, &watchdog_usec) > 0)
+		sd_notify(0, "WATCHDOG=1");
 }
 
 static int zygote_on_record(struct chan *ch, const uint8_t *body, size_t len, int passed_fd,
@@ -1459,8 +1774,20 @@ int broker_main(struct config *cfg, const struct zygote_command *zygote_cmd)
 	b->listen_ev = event_new(b->base, b->listen_fd, EV_READ | EV_PERSIST, broker_accept, b);
 	b->retry_ev = evtimer_new(b->base, retry_cb, b);
 	b->shutdown_timer = evtimer_new(b->base, broker_shutdown_deadline, b);
-	if (!b->listen_ev || !b->retry_ev || !b->shutdown_timer || event_add(b->listen_ev, NULL) < 0)
+	b->status_timer = event_new(b->base, -1, EV_PERSIST, broker_status_tick, b);
+	if (!b->listen_ev || !b->retry_ev || !b->shutdown_timer || !b->status_timer ||
+	    event_add(b->listen_ev, NULL) < 0)
 		fatalx("cannot watch the listening socket");
+	{
+		uint64_t watchdog_usec = 0;
+		struct timeval tick = { 1, 0 };
+
+		if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec / 2 < 1000000) {
+			tick.tv_sec = 0;
+			tick.tv_usec = (suseconds_t)(watchdog_usec / 2);
+		}
+		event_add(b->status_timer, &tick);
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(signals); i++) {
 		b->signal_evs[i] = evsignal_new(b->base, signals[i], broker_signal, b);
 		if (!b->signal_evs[i] || evsignal_add(b->signal_evs[i], NULL) < 0)
@@ -1486,6 +1813,7 @@ int broker_main(struct config *cfg, const struct zygote_command *zygote_cmd)
 		event_free(b->signal_evs[i]);
 	event_free(b->retry_ev);
 	event_free(b->shutdown_timer);
+	event_free(b->status_timer);
 	strlist_free(&b->handlers);
 	msgpack_sbuffer_destroy(&b->sb);
 	event_base_free(b->base);

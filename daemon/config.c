@@ -12,18 +12,26 @@
 #include "log.h"
 
 #define DEFAULT_SOCKET "/run/brig/brig.sock"
-#define NOBODY_ID 65534
 
 static void profile_set_defaults(struct profile_config *p, const char *name)
 {
 	memset(p, 0, sizeof(*p));
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	p->pool_size = 4;
-	p->uid = NOBODY_ID;
-	p->gid = NOBODY_ID;
 	p->timeout_ms = 10000;
 	p->max_timeout_ms = 300000;
 	p->max_output = 16u * 1024 * 1024;
+	spec_set_defaults(&p->spec);
+	/* The socket's mode is the first gate; the built-in policy adds none. */
+	p->allow_any_user = true;
+}
+
+static void set_builtin(struct profile_config *p, const char *key, const char *value)
+{
+	char err[256];
+
+	if (spec_set_descriptor(&p->spec, key, value, err, sizeof(err)) < 0)
+		abort();   /* a built-in descriptor that does not parse is a bug */
 }
 
 void config_set_defaults(struct config *cfg)
@@ -40,9 +48,28 @@ void config_set_defaults(struct config *cfg)
 	cfg->max_client_backlog = 32u * 1024 * 1024;
 	cfg->shutdown_timeout_ms = 10000;
 	cfg->log_level = LOG_LEVEL_INFO;
-	cfg->profile_count = 1;
 	cfg->default_profile = 0;
+
+	/* default: handler jobs in an empty filesystem view, no network. */
 	profile_set_defaults(&cfg->profiles[0], "default");
+
+	/* parser: the same with an allow-list seccomp filter (read, write,
+	 * memory, exit): for handlers that only parse bytes in memory. */
+	profile_set_defaults(&cfg->profiles[1], "parser");
+	set_builtin(&cfg->profiles[1], "seccomp", "parser");
+
+	/* exec: programs from the host's /usr, read-only, a private /tmp. */
+	profile_set_defaults(&cfg->profiles[2], "exec");
+	cfg->profiles[2].allow_exec = true;
+	cfg->profiles[2].pool_size = 2;
+	set_builtin(&cfg->profiles[2], "exec", "/usr");
+	set_builtin(&cfg->profiles[2], "exec", "?/bin");
+	set_builtin(&cfg->profiles[2], "exec", "?/sbin");
+	set_builtin(&cfg->profiles[2], "exec", "?/lib");
+	set_builtin(&cfg->profiles[2], "exec", "?/lib64");
+	set_builtin(&cfg->profiles[2], "ro", "?/etc/ld.so.cache");
+	set_builtin(&cfg->profiles[2], "tmpfs", "/tmp 64M");
+	cfg->profile_count = 3;
 }
 
 int config_find_profile(const struct config *cfg, const char *name)
@@ -111,41 +138,36 @@ static bool valid_name(const char *s)
 	return true;
 }
 
-static int parse_user(struct parse_state *st, int line, const char *value, uid_t *uid, gid_t *gid)
+static bool parse_user_lenient(const char *value, uid_t *uid)
 {
 	uint64_t v;
+	struct passwd *pw;
 
 	if (parse_u64(value, 0, UINT32_MAX - 1, &v)) {
 		*uid = (uid_t)v;
-	} else {
-		struct passwd *pw = getpwnam(value);
-		if (!pw)
-			return parse_fail(st, line, "user '%s': no such user", value);
-		*uid = pw->pw_uid;
-		if (gid)
-			*gid = pw->pw_gid;
+		return true;
 	}
-	/* Invariant 1: no job code ever runs as uid 0. */
-	if (*uid == 0)
-		return parse_fail(st, line, "user '%s': jobs never run as uid 0", value);
-	return 1;
+	pw = getpwnam(value);
+	if (!pw)
+		return false;
+	*uid = pw->pw_uid;
+	return true;
 }
 
-static int parse_group(struct parse_state *st, int line, const char *value, gid_t *gid)
+static bool parse_group_lenient(const char *value, gid_t *gid)
 {
 	uint64_t v;
+	struct group *gr;
 
 	if (parse_u64(value, 0, UINT32_MAX - 1, &v)) {
 		*gid = (gid_t)v;
-	} else {
-		struct group *gr = getgrnam(value);
-		if (!gr)
-			return parse_fail(st, line, "group '%s': no such group", value);
-		*gid = gr->gr_gid;
+		return true;
 	}
-	if (*gid == 0)
-		return parse_fail(st, line, "group '%s': jobs never run as gid 0", value);
-	return 1;
+	gr = getgrnam(value);
+	if (!gr)
+		return false;
+	*gid = gr->gr_gid;
+	return true;
 }
 
 static int parse_brigd_key(struct parse_state *st, int line, const char *key, const char *value)
@@ -213,19 +235,74 @@ static int parse_brigd_key(struct parse_state *st, int line, const char *key, co
 	return 1;
 }
 
+static int parse_id_list(struct parse_state *st, int line, const char *key, const char *value,
+			 bool group, uint32_t *ids, size_t *count, bool *any)
+{
+	char buf[1024];
+	char *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", value);
+	*count = 0;
+	if (any)
+		*any = false;
+	for (char *w = strtok_r(buf, " \t,", &save); w; w = strtok_r(NULL, " \t,", &save)) {
+		uid_t uid;
+		gid_t gid;
+
+		if (any && strcmp(w, "*") == 0) {
+			*any = true;
+			continue;
+		}
+		if (*count >= BRIG_MAX_POLICY_IDS)
+			return parse_fail(st, line, "%s: more than %d entries", key, BRIG_MAX_POLICY_IDS);
+		if (group) {
+			if (!parse_group_lenient(w, &gid))
+				return parse_fail(st, line, "%s: no such group '%s'", key, w);
+			ids[(*count)++] = gid;
+		} else {
+			if (!parse_user_lenient(w, &uid))
+				return parse_fail(st, line, "%s: no such user '%s'", key, w);
+			ids[(*count)++] = uid;
+		}
+	}
+	return 1;
+}
+
 static int parse_profile_key(struct parse_state *st, int line, struct profile_config *p,
 			     const char *key, const char *value)
 {
+	char err[512];
 	uint64_t v;
+	int r;
 
-	if (strcmp(key, "pool_size") == 0) {
+	if (strcmp(key, "allow_users") == 0) {
+		return parse_id_list(st, line, key, value, false, p->allow_uids, &p->allow_uid_count,
+				     &p->allow_any_user);
+	} else if (strcmp(key, "allow_groups") == 0) {
+		return parse_id_list(st, line, key, value, true, p->allow_gids, &p->allow_gid_count,
+				     NULL);
+	} else if (strcmp(key, "handlers") == 0) {
+		char buf[4096];
+		char *save = NULL;
+
+		snprintf(buf, sizeof(buf), "%s", value);
+		p->handler_count = 0;
+		for (char *w = strtok_r(buf, " \t,", &save); w; w = strtok_r(NULL, " \t,", &save)) {
+			if (p->handler_count >= BRIG_MAX_PROFILE_HANDLERS || !valid_name(w))
+				return parse_fail(st, line, "handlers: '%s' is not a handler name (or too "
+						  "many)", w);
+			snprintf(p->handlers[p->handler_count++], BRIG_NAME_MAX + 1, "%s", w);
+		}
+		return 1;
+	} else if (strcmp(key, "exec_jobs") == 0) {
+		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0)
+			return parse_fail(st, line, "exec_jobs: expected yes or no");
+		p->allow_exec = value[0] == 'y';
+		return 1;
+	} else if (strcmp(key, "pool_size") == 0) {
 		if (!parse_u64(value, 0, BRIG_MAX_POOL_SIZE, &v))
 			return parse_fail(st, line, "pool_size: expected 0..%d", BRIG_MAX_POOL_SIZE);
 		p->pool_size = (unsigned)v;
-	} else if (strcmp(key, "user") == 0) {
-		return parse_user(st, line, value, &p->uid, NULL);
-	} else if (strcmp(key, "group") == 0) {
-		return parse_group(st, line, value, &p->gid);
 	} else if (strcmp(key, "timeout_ms") == 0) {
 		if (!parse_u64(value, 1, 86400000, &v))
 			return parse_fail(st, line, "timeout_ms: expected 1..86400000");
@@ -239,7 +316,12 @@ static int parse_profile_key(struct parse_state *st, int line, struct profile_co
 			return parse_fail(st, line, "max_output: expected 1024..4294967295 bytes");
 		p->max_output = v;
 	} else {
-		return parse_fail(st, line, "[profile %s]: unknown key '%s'", p->name, key);
+		/* Everything else is a sandbox descriptor (spec.c). */
+		r = spec_set_descriptor(&p->spec, key, value, err, sizeof(err));
+		if (r == -ENOENT)
+			return parse_fail(st, line, "[profile %s]: unknown key '%s'", p->name, key);
+		if (r < 0)
+			return parse_fail(st, line, "[profile %s]: %s", p->name, err);
 	}
 	return 1;
 }
@@ -309,6 +391,30 @@ static char *config_read_line(char *buf, int size, void *stream)
 	return buf;
 }
 
+bool config_profile_allows(const struct profile_config *p, uid_t uid, const gid_t *groups,
+			   size_t group_count, const char *handler, char *why, size_t why_size)
+{
+	bool allowed = uid == 0 || p->allow_any_user;
+
+	for (size_t i = 0; !allowed && i < p->allow_uid_count; i++)
+		allowed = p->allow_uids[i] == uid;
+	for (size_t i = 0; !allowed && i < p->allow_gid_count; i++)
+		for (size_t j = 0; !allowed && j < group_count; j++)
+			allowed = p->allow_gids[i] == groups[j];
+	if (!allowed) {
+		snprintf(why, why_size, "profile '%s' is not open to uid %u", p->name, (unsigned)uid);
+		return false;
+	}
+	if (handler && p->handler_count) {
+		for (size_t i = 0; i < p->handler_count; i++)
+			if (strcmp(p->handlers[i], handler) == 0)
+				return true;
+		snprintf(why, why_size, "profile '%s' does not offer handler '%s'", p->name, handler);
+		return false;
+	}
+	return true;
+}
+
 int config_load(const char *path, struct config **out, char *err, size_t err_size)
 {
 	struct config *cfg;
@@ -342,6 +448,14 @@ int config_load(const char *path, struct config **out, char *err, size_t err_siz
 	}
 	for (size_t i = 0; i < cfg->profile_count; i++) {
 		struct profile_config *p = &cfg->profiles[i];
+		char why[512];
+
+		/* Contradictions are refused here, before any process is touched. */
+		if (spec_validate(&p->spec, why, sizeof(why)) < 0) {
+			snprintf(err, err_size, "%s: [profile %s]: %s", path, p->name, why);
+			r = -EINVAL;
+			goto fail;
+		}
 		if (p->timeout_ms > p->max_timeout_ms) {
 			snprintf(err, err_size, "%s: [profile %s]: timeout_ms %u exceeds max_timeout_ms %u",
 				 path, p->name, p->timeout_ms, p->max_timeout_ms);

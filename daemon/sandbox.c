@@ -4,126 +4,29 @@
 #include <linux/capability.h>
 #include <linux/securebits.h>
 #include <sched.h>
-#include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
-#include <termios.h>
 #include <unistd.h>
 
+#include <seccomp.h>
+
 #include "sandbox.h"
+#include "sandbox/landlock.h"
+#include "sandbox/mounts.h"
+#include "sandbox/seccomp.h"
 #include "util.h"
 
-unsigned long sandbox_clone_flags(const struct profile_config *profile)
+int sandbox_filter_build(const struct spec *s, struct sandbox_filter *out, char *err,
+			 size_t err_size)
 {
-	(void)profile;
-	/* The worker is pid 1 of its own pid namespace: when it exits, the
-	 * kernel kills everything the job started (invariant 4). */
-	return CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET;
-}
-
-/*
- * Refused with EPERM: what a parsing job never needs and what escapes and
- * kernel attacks are made of.  The descriptor engine (issue 3) replaces
- * this with per-profile lists and allow-list mode.
- */
-static const char *const denied_syscalls[] = {
-	"ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
-	"mount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree", "fsopen",
-	"fsconfig", "fsmount", "fspick", "mount_setattr",
-	"unshare", "setns",
-	"bpf", "perf_event_open", "userfaultfd", "io_uring_setup", "io_uring_enter",
-	"io_uring_register", "keyctl", "add_key", "request_key",
-	"kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
-	"open_by_handle_at", "name_to_handle_at", "acct", "swapon", "swapoff", "reboot",
-	"syslog", "iopl", "ioperm", "quotactl", "quotactl_fd", "lookup_dcookie",
-	"sethostname", "setdomainname", "settimeofday", "clock_settime", "clock_adjtime",
-	"adjtimex", "nfsservctl", "vhangup", "uselib", "_sysctl", "fanotify_init",
-	"mknod", "mknodat",
-};
-
-int sandbox_filter_build(const struct profile_config *profile, struct sandbox_filter *out)
-{
-	scmp_filter_ctx ctx;
-	int fd = -1, r;
-	off_t size;
-	void *prog = NULL;
-
-	(void)profile;
-	ctx = seccomp_init(SCMP_ACT_ALLOW);
-	if (!ctx)
-		return -ENOMEM;
-	for (size_t i = 0; i < ARRAY_SIZE(denied_syscalls); i++) {
-		int nr = seccomp_syscall_resolve_name(denied_syscalls[i]);
-		if (nr == __NR_SCMP_ERROR)
-			continue;   /* not on this architecture */
-		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
-		if (r < 0)
-			goto out;
-	}
-	/* No new namespaces through clone() either: clone3 is refused so that
-	 * libc falls back to clone, whose flags a filter can inspect. */
-	{
-		static const unsigned long ns_flags[] = {
-			CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET,
-			CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWCGROUP,
-		};
-		for (size_t i = 0; i < ARRAY_SIZE(ns_flags); i++) {
-			r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-					     SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]));
-			if (r < 0)
-				goto out;
-		}
-	}
-	r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
-	if (r < 0)
-		goto out;
-	/* TIOCSTI would let a job type into a terminal it somehow reached. */
-	r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
-			     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI));
-	if (r < 0)
-		goto out;
-
-	/* libseccomp 2.5 exports BPF only to an fd: go through a memfd. */
-	fd = memfd_create("brig-seccomp", MFD_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = seccomp_export_bpf(ctx, fd);
-	if (r < 0)
-		goto out;
-	size = lseek(fd, 0, SEEK_END);
-	if (size <= 0 || size % (off_t)sizeof(struct sock_filter) != 0 ||
-	    size / (off_t)sizeof(struct sock_filter) > 0xffff) {
-		r = -EINVAL;
-		goto out;
-	}
-	prog = malloc((size_t)size);
-	if (!prog) {
-		r = -ENOMEM;
-		goto out;
-	}
-	if (pread(fd, prog, (size_t)size, 0) != size) {
-		r = -EIO;
-		goto out;
-	}
-	out->prog.len = (unsigned short)(size / (off_t)sizeof(struct sock_filter));
-	out->prog.filter = TAKE_PTR(prog);
-	r = 0;
-out:
-	free(prog);
-	if (fd >= 0)
-		close(fd);
-	seccomp_release(ctx);
-	return r;
+	return seccomp_build(s, &out->prog, err, err_size);
 }
 
 void sandbox_filter_free(struct sandbox_filter *filter)
@@ -157,7 +60,10 @@ static int setup_fds(int channel_fd)
 			return -errno;
 		close(channel_fd);
 	}
-	/* Keep the channel's close-on-exec: exec jobs get their own stdio. */
+	/* A program an exec job runs must never hold the channel: it could
+	 * forge the worker's frames. */
+	if (fcntl(WORKER_CHANNEL_FD, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
 	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null_fd < 0)
 		return -errno;
@@ -169,6 +75,20 @@ static int setup_fds(int channel_fd)
 	/* Invariant 5: nothing inherited but the job channel. */
 	if (syscall(SYS_close_range, WORKER_CHANNEL_FD + 1, ~0U, 0) < 0)
 		return -errno;
+	return 0;
+}
+
+static int reopen_null(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	for (int i = 0; i <= 2; i++)
+		if (dup2(fd, i) < 0)
+			return -errno;
+	if (fd > 2)
+		close(fd);
 	return 0;
 }
 
@@ -186,18 +106,18 @@ static int setup_signals(void)
 	return sigprocmask(SIG_SETMASK, &all, NULL) < 0 ? -errno : 0;
 }
 
-static int drop_identity(const struct profile_config *profile)
+static int drop_identity(uid_t uid, gid_t gid)
 {
 	struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
 	int last = last_capability();
 
 	/* Invariant 1: never uid 0 and no capability, whatever the config says. */
-	if (profile->uid == 0 || profile->gid == 0)
+	if (uid == 0 || gid == 0)
 		return -EPERM;
 	if (setgroups(0, NULL) < 0)
 		return -errno;
-	if (setresgid(profile->gid, profile->gid, profile->gid) < 0)
+	if (setresgid(gid, gid, gid) < 0)
 		return -errno;
 	for (int cap = 0; cap <= last; cap++)
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
@@ -207,7 +127,7 @@ static int drop_identity(const struct profile_config *profile)
 	if (prctl(PR_SET_SECUREBITS, SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_SETUID_FIXUP |
 		  SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_NOROOT | SECBIT_NOROOT_LOCKED, 0, 0, 0) < 0)
 		return -errno;
-	if (setresuid(profile->uid, profile->uid, profile->uid) < 0)
+	if (setresuid(uid, uid, uid) < 0)
 		return -errno;
 	/* NO_SETUID_FIXUP keeps capabilities across setuid: clear them now. */
 	memset(data, 0, sizeof(data));
@@ -223,13 +143,13 @@ const char *sandbox_step_name(int step)
 	static const char *const names[] = {
 		[SANDBOX_STEP_SIGNALS] = "signals",
 		[SANDBOX_STEP_FDS] = "close fds",
-		[SANDBOX_STEP_MOUNT_NAMESPACE] = "mount namespace",
-		[SANDBOX_STEP_PROC] = "mount /proc",
+		[SANDBOX_STEP_MOUNTS] = "filesystem view",
 		[SANDBOX_STEP_HOSTNAME] = "hostname",
 		[SANDBOX_STEP_RLIMITS] = "rlimits",
 		[SANDBOX_STEP_IDENTITY] = "uid/gid/capabilities",
 		[SANDBOX_STEP_NO_NEW_PRIVS] = "no_new_privs",
 		[SANDBOX_STEP_PARENT_DEATH_SIGNAL] = "parent death signal",
+		[SANDBOX_STEP_LANDLOCK] = "landlock",
 		[SANDBOX_STEP_SECCOMP] = "seccomp filter",
 		[SANDBOX_STEP_FORK] = "fork the job process",
 	};
@@ -239,10 +159,112 @@ const char *sandbox_step_name(int step)
 	return names[step];
 }
 
-int sandbox_enter(const struct profile_config *profile, const struct sandbox_filter *filter,
+/* Address-space limits and ASan's shadow memory cannot coexist. */
+#if defined(__SANITIZE_ADDRESS__)
+#define BRIG_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BRIG_ASAN 1
+#endif
+#endif
+
+int sandbox_apply_rlimits(const struct spec *s)
+{
+	static const int resources[SPEC_RLIMIT__COUNT] = {
+		[SPEC_RLIMIT_AS] = RLIMIT_AS,
+		[SPEC_RLIMIT_CPU] = RLIMIT_CPU,
+		[SPEC_RLIMIT_FSIZE] = RLIMIT_FSIZE,
+		[SPEC_RLIMIT_NOFILE] = RLIMIT_NOFILE,
+		[SPEC_RLIMIT_NPROC] = RLIMIT_NPROC,
+	};
+	struct rlimit no_core = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &no_core) < 0)
+		return -errno;
+	for (int i = 0; i < SPEC_RLIMIT__COUNT; i++) {
+		struct rlimit current, wanted;
+
+		if (s->rlimits[i] == SPEC_UNLIMITED)
+			continue;
+#ifdef BRIG_ASAN
+		if (i == SPEC_RLIMIT_AS)
+			continue;
+#endif
+		if (getrlimit(resources[i], &current) < 0)
+			return -errno;
+		wanted.rlim_cur = wanted.rlim_max = (rlim_t)s->rlimits[i];
+		/* Never raise a limit: a request only narrows. */
+		if (current.rlim_max != RLIM_INFINITY && wanted.rlim_max > current.rlim_max)
+			wanted.rlim_cur = wanted.rlim_max = current.rlim_max;
+		if (setrlimit(resources[i], &wanted) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/*
+ * A request's narrowing layer, applied by the worker to itself.  Every
+ * step is one an unprivileged process may take on itself, and each can
+ * only take rights away: Landlock layers intersect, setrlimit cannot
+ * raise a hard limit, seccomp filters stack.
+ */
+int sandbox_apply_layer(const struct spec *profile, const struct spec *layer, char *err,
+			size_t err_size)
+{
+	unsigned families = 0;
+	int r;
+
+	if (layer->path_count)
+		families |= LANDLOCK_FAMILY_FS;
+	if (layer->connect_count || layer->bind_count)
+		families |= LANDLOCK_FAMILY_NET;
+	if (families) {
+		r = landlock_restrict_families(layer, families, err, err_size);
+		/* A narrowing that cannot be enforced is refused, never skipped. */
+		if (r < 0)
+			return r;
+	}
+	r = sandbox_apply_rlimits(layer);
+	if (r < 0) {
+		snprintf(err, err_size, "rlimits: %s", strerror(-r));
+		return r;
+	}
+	if (layer->seccomp_deny_count) {
+		uint32_t action = profile->seccomp_action == SPEC_SECCOMP_KILL ? SCMP_ACT_TRAP :
+										SCMP_ACT_ERRNO(EPERM);
+		scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+
+		if (!ctx) {
+			snprintf(err, err_size, "seccomp_deny: out of memory");
+			return -ENOMEM;
+		}
+		r = 0;
+		for (size_t i = 0; r == 0 && i < layer->seccomp_deny_count; i++) {
+			int nr = seccomp_syscall_resolve_name(layer->seccomp_deny[i]);
+			if (nr == __NR_SCMP_ERROR) {
+				snprintf(err, err_size, "seccomp_deny: unknown syscall '%s'",
+					 layer->seccomp_deny[i]);
+				r = -EINVAL;
+			} else {
+				r = seccomp_rule_add(ctx, action, nr, 0);
+			}
+		}
+		if (r == 0)
+			r = seccomp_load(ctx);
+		seccomp_release(ctx);
+		if (r < 0) {
+			if (!err[0])
+				snprintf(err, err_size, "seccomp_deny: %s", strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+int sandbox_enter(const struct spec *s, uid_t uid, const struct sandbox_filter *filter,
 		  int channel_fd, enum sandbox_step *step)
 {
-	struct rlimit no_core = { 0, 0 };
+	char err[256];
 	int r;
 
 	*step = SANDBOX_STEP_SIGNALS;
@@ -251,20 +273,26 @@ int sandbox_enter(const struct profile_config *profile, const struct sandbox_fil
 	*step = SANDBOX_STEP_FDS;
 	if ((r = setup_fds(channel_fd)) < 0)
 		return r;
-	*step = SANDBOX_STEP_MOUNT_NAMESPACE;
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return -errno;
-	*step = SANDBOX_STEP_PROC;
-	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-		return -errno;
-	*step = SANDBOX_STEP_HOSTNAME;
-	if (sethostname("brig", 4) < 0)
-		return -errno;
+	if (s->namespaces & SPEC_NS_MOUNT) {
+		/* An empty root with only the granted paths, /proc and /dev. */
+		*step = SANDBOX_STEP_MOUNTS;
+		if ((r = mounts_build_view(s, err, sizeof(err))) < 0)
+			return r;
+		/* stdin/out/err pointed at the host's /dev/null, now out of
+		 * reach: take the view's own. */
+		if ((r = reopen_null()) < 0)
+			return r;
+	}
+	if (s->namespaces & SPEC_NS_UTS) {
+		*step = SANDBOX_STEP_HOSTNAME;
+		if (sethostname("brig", 4) < 0)
+			return -errno;
+	}
 	*step = SANDBOX_STEP_RLIMITS;
-	if (setrlimit(RLIMIT_CORE, &no_core) < 0)
-		return -errno;
+	if ((r = sandbox_apply_rlimits(s)) < 0)
+		return r;
 	*step = SANDBOX_STEP_IDENTITY;
-	if ((r = drop_identity(profile)) < 0)
+	if ((r = drop_identity(uid, s->gid)) < 0)
 		return r;
 	*step = SANDBOX_STEP_NO_NEW_PRIVS;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
@@ -273,8 +301,17 @@ int sandbox_enter(const struct profile_config *profile, const struct sandbox_fil
 	*step = SANDBOX_STEP_PARENT_DEATH_SIGNAL;
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		return -errno;
+	*step = SANDBOX_STEP_LANDLOCK;
+	r = landlock_restrict(s, err, sizeof(err));
+	/* Without Landlock in the kernel, the mount view still confines the
+	 * job; a profile that must have it says landlock = required. */
+	if (r < 0 && !(r == -EOPNOTSUPP && !s->landlock_required))
+		return r;
 	*step = SANDBOX_STEP_SECCOMP;
-	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &filter->prog, 0, 0) < 0)
-		return -errno;
+	if (s->seccomp_action == SPEC_SECCOMP_KILL &&
+	    (r = seccomp_install_reporter(WORKER_CHANNEL_FD)) < 0)
+		return r;
+	if ((r = seccomp_load_prog(&filter->prog)) < 0)
+		return r;
 	return 0;
 }

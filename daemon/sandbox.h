@@ -1,57 +1,80 @@
 /*
- * The sandbox a worker is locked into before any job reaches it.
+ * The sandbox a worker is locked into before any job reaches it: the
+ * descriptor engine's orchestrator.  It applies a spec (spec.h) in one
+ * canonical order, whatever order the descriptors were written in:
  *
- * Issue 2's minimum: fresh pid, mount, ipc, uts and network namespaces; a
- * /proc of its own; an unprivileged uid/gid with no supplementary groups;
- * every capability dropped (bounding and ambient sets too); no_new_privs;
- * core dumps off; a seccomp deny-list compiled once in the zygote; every fd
- * closed but the job channel.
+ *   namespaces (clone flags, by the zygote)
+ *   -> signals reset -> fds (only the job channel survives)
+ *   -> filesystem view (sandbox/mounts.c) -> hostname -> rlimits
+ *   -> groups, gid, capabilities (bounding, ambient), uid
+ *   -> no_new_privs -> parent-death signal
+ *   -> Landlock (sandbox/landlock.c) -> seccomp (sandbox/seccomp.c)
+ *
+ * Each later step relies on the earlier ones: the view is built while we
+ * are still root; Landlock and seccomp come last so that nothing of the
+ * set-up needs to be allowed by them.
  */
 #ifndef BRIG_DAEMON_SANDBOX_H
 #define BRIG_DAEMON_SANDBOX_H
 
 #include <linux/filter.h>
+#include <stdbool.h>
+#include <sys/types.h>
 
-#include "config.h"
+#include "spec.h"
 
 /* The worker's job channel always sits at this fd. */
 #define WORKER_CHANNEL_FD 3
 
+/* A profile's compiled seccomp filter (built once, in the zygote). */
 struct sandbox_filter {
 	struct sock_fprog prog;   /* owned: prog.filter is malloc'ed */
 };
-
-/* clone() flags that give a worker its namespaces. */
-unsigned long sandbox_clone_flags(const struct profile_config *profile);
-
-/* Compile the profile's seccomp filter (in the zygote, once). 0 or -errno. */
-int sandbox_filter_build(const struct profile_config *profile, struct sandbox_filter *out);
-void sandbox_filter_free(struct sandbox_filter *filter);
 
 /* What sandbox_enter() was doing when it failed. */
 enum sandbox_step {
 	SANDBOX_STEP_SIGNALS,
 	SANDBOX_STEP_FDS,
-	SANDBOX_STEP_MOUNT_NAMESPACE,
-	SANDBOX_STEP_PROC,
+	SANDBOX_STEP_MOUNTS,
 	SANDBOX_STEP_HOSTNAME,
 	SANDBOX_STEP_RLIMITS,
 	SANDBOX_STEP_IDENTITY,
 	SANDBOX_STEP_NO_NEW_PRIVS,
 	SANDBOX_STEP_PARENT_DEATH_SIGNAL,
+	SANDBOX_STEP_LANDLOCK,
 	SANDBOX_STEP_SECCOMP,
 	SANDBOX_STEP_FORK,
 	SANDBOX_STEP__COUNT,
 };
 const char *sandbox_step_name(int step);
 
+/* Compile the spec's seccomp filter.  0 or -errno with err set. */
+int sandbox_filter_build(const struct spec *s, struct sandbox_filter *out, char *err,
+			 size_t err_size);
+void sandbox_filter_free(struct sandbox_filter *filter);
+
 /*
- * Lock the calling process (a fresh child of clone(sandbox_clone_flags),
- * still root) into the sandbox.  channel_fd ends up at WORKER_CHANNEL_FD.
- * Returns 0, or -errno with *step saying what failed; the caller must
- * then exit without running anything.
+ * Lock the calling process (a fresh child of clone(spec_clone_flags(s)),
+ * still root) into the sandbox, running as uid (s->uid, or the fresh uid
+ * the zygote picked).  channel_fd ends up at WORKER_CHANNEL_FD.  Returns
+ * 0, or -errno with *step saying what failed; the caller must then exit
+ * without running anything.
  */
-int sandbox_enter(const struct profile_config *profile, const struct sandbox_filter *filter,
+int sandbox_enter(const struct spec *s, uid_t uid, const struct sandbox_filter *filter,
 		  int channel_fd, enum sandbox_step *step);
+
+/*
+ * Rlimits of s, for a worker applying a request's lower limits to itself.
+ * A limit may only go down (setrlimit enforces it for an unprivileged
+ * process).  0 or -errno.
+ */
+int sandbox_apply_rlimits(const struct spec *s);
+
+/*
+ * A request's narrowing layer (spec_narrow output), applied by a worker
+ * to itself when its job arrives.  0 or -errno with err set.
+ */
+int sandbox_apply_layer(const struct spec *profile, const struct spec *layer, char *err,
+			size_t err_size);
 
 #endif

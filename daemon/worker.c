@@ -1,4 +1,8 @@
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,29 +161,51 @@ static int send_done(struct worker_emitter *em, uint32_t status, const char *mes
 	return write_all(em->fd, em->sb.data, em->sb.size);
 }
 
-static int run_job(struct worker_emitter *em, const struct plugin_set *plugins,
-		   const uint8_t *body, size_t len, size_t max_input)
+/*
+ * A request's narrowing descriptors, applied by the (already sandboxed)
+ * worker to itself: another Landlock layer, lower rlimits, another seccomp
+ * layer.  Each is something an unprivileged process may do to itself, so
+ * this can only narrow.  The broker checked them; they are parsed again
+ * here all the same.
+ */
+static int apply_narrowing(const struct profile_config *profile, const struct msg_strv *list,
+			   char *err, size_t err_size)
 {
-	struct msg_in in;
+	struct spec layer;
+	int r;
+
+	if (list->count == 0)
+		return 0;
+	spec_layer_init(&layer);
+	for (size_t i = 0; i < list->count; i++) {
+		char text[BRIG_DESCRIPTOR_TEXT_MAX];
+
+		if (msg_strv_get(list, i, text, sizeof(text)) < 0)
+			return -EINVAL;
+		r = spec_narrow(&profile->spec, text, &layer, err, err_size);
+		if (r < 0)
+			return r;
+	}
+	return sandbox_apply_layer(&profile->spec, &layer, err, err_size);
+}
+
+static int run_call(struct worker_emitter *em, const struct profile_config *profile,
+		    const struct plugin_set *plugins, struct msg_in *in, size_t max_input)
+{
 	struct msg_worker_job job;
 	const struct brig_handler *handler;
 	struct brig_ctx ctx = { .ops = &emitter_ops, .impl = em };
+	char err[512];
 	int r;
 
-	/* The broker is trusted, but its frames are checked all the same. */
-	r = msg_open(&in, body, len);
-	if (r != MSG_WORKER_JOB || msg_decode_worker_job(&in, max_input, &job) < 0) {
-		msg_close(&in);
+	if (msg_decode_worker_job(in, max_input, &job) < 0)
 		return -EBADMSG;
-	}
 	handler = plugin_set_find(plugins, job.handler);
-	if (!handler) {
-		r = send_done(em, WORKER_STATUS_NO_HANDLER, "no such handler in this worker");
-		msg_close(&in);
-		return r;
-	}
+	if (!handler)
+		return send_done(em, WORKER_STATUS_NO_HANDLER, "no such handler in this worker");
+	if (apply_narrowing(profile, &job.descriptors, err, sizeof(err)) < 0)
+		return send_done(em, WORKER_STATUS_NO_HANDLER, err);
 	r = handler->run(&ctx, job.input, job.input_len);
-	msg_close(&in);
 	if (em->broken)
 		return -EPIPE;
 	if (r != 0 || em->error[0]) {
@@ -188,6 +214,212 @@ static int run_job(struct worker_emitter *em, const struct plugin_set *plugins,
 		return send_done(em, WORKER_STATUS_ERROR, em->error);
 	}
 	return send_done(em, WORKER_STATUS_OK, "");
+}
+
+static int send_output(struct worker_emitter *em, uint32_t stream, const void *data, size_t len)
+{
+	int r;
+
+	msgpack_sbuffer_clear(&em->sb);
+	r = msg_pack_worker_output(&em->sb, &(struct msg_worker_output){ stream, data, len });
+	if (r == 0)
+		r = write_all(em->fd, em->sb.data, em->sb.size);
+	msgpack_sbuffer_clear(&em->sb);
+	return r;
+}
+
+/* Read what a pipe has now; 0 at EOF, 1 if it may have more, -errno. */
+static int pump_pipe(struct worker_emitter *em, int fd, uint32_t stream)
+{
+	static uint8_t buf[65536];
+	ssize_t n = read(fd, buf, sizeof(buf));
+
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 1 : -errno;
+	if (n == 0)
+		return 0;
+	return send_output(em, stream, buf, (size_t)n) < 0 ? -EPIPE : 1;
+}
+
+/* The program runs as a child of this (pid 2) process, already sandboxed. */
+static pid_t start_program(char **argv, char **env, const char *cwd, int in_fd, int out_fd,
+			   int err_fd)
+{
+	extern char **environ;
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
+		_exit(127);
+	/* Every other fd, the job channel included, is close-on-exec. */
+	if (chdir(cwd[0] ? cwd : "/") < 0) {
+		dprintf(2, "brig: cannot change to %s: %s\n", cwd, strerror(errno));
+		_exit(127);
+	}
+	environ = env;
+	if (!getenv("PATH"))
+		putenv((char *)"PATH=/usr/local/bin:/usr/bin:/bin");
+	execvp(argv[0], argv);
+	dprintf(2, "brig: cannot run %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+static int run_exec(struct worker_emitter *em, const struct profile_config *profile,
+		    struct msg_in *in, size_t max_input)
+{
+	struct msg_worker_exec x;
+	int in_pipe[2] = { -1, -1 }, out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 };
+	char **argv = NULL, **env = NULL;
+	size_t stdin_done = 0;
+	bool out_open = true, err_open = true, exited = false;
+	int status = 0, pidfd = -1, r;
+	char err[512];
+	pid_t pid;
+
+	if (msg_decode_worker_exec(in, max_input, &x) < 0)
+		return -EBADMSG;
+	if (apply_narrowing(profile, &x.descriptors, err, sizeof(err)) < 0)
+		return send_done(em, WORKER_STATUS_NO_HANDLER, err);
+	argv = msg_strv_dup(&x.argv);
+	env = msg_strv_dup(&x.env);
+	if (!argv || !env || pipe2(in_pipe, O_CLOEXEC) < 0 || pipe2(out_pipe, O_CLOEXEC) < 0 ||
+	    pipe2(err_pipe, O_CLOEXEC) < 0) {
+		r = send_done(em, WORKER_STATUS_ERROR, "cannot set up the program's stdio");
+		goto out;
+	}
+	pid = start_program(argv, env, x.cwd, in_pipe[0], out_pipe[1], err_pipe[1]);
+	close(in_pipe[0]);
+	close(out_pipe[1]);
+	close(err_pipe[1]);
+	in_pipe[0] = out_pipe[1] = err_pipe[1] = -1;
+	if (pid < 0) {
+		r = send_done(em, WORKER_STATUS_ERROR, "cannot start the program (fork failed)");
+		goto out;
+	}
+	fcntl(in_pipe[1], F_SETFL, O_NONBLOCK);
+	fcntl(out_pipe[0], F_SETFL, O_NONBLOCK);
+	fcntl(err_pipe[0], F_SETFL, O_NONBLOCK);
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (x.stdin_len == 0) {
+		close(in_pipe[1]);
+		in_pipe[1] = -1;
+	}
+	/*
+	 * Relay until the program has exited and its pipes are drained.  A
+	 * child that keeps a pipe open does not hold the job: once the program
+	 * exits, what is buffered is sent and the rest ends with the job.
+	 */
+	while (!exited || out_open || err_open) {
+		struct pollfd fds[4];
+		nfds_t n = 0;
+		int out_i = -1, err_i = -1, in_i = -1, pid_i = -1;
+
+		if (out_open) {
+			fds[n] = (struct pollfd){ .fd = out_pipe[0], .events = POLLIN };
+			out_i = (int)n++;
+		}
+		if (err_open) {
+			fds[n] = (struct pollfd){ .fd = err_pipe[0], .events = POLLIN };
+			err_i = (int)n++;
+		}
+		if (in_pipe[1] >= 0) {
+			fds[n] = (struct pollfd){ .fd = in_pipe[1], .events = POLLOUT };
+			in_i = (int)n++;
+		}
+		if (!exited && pidfd >= 0) {
+			fds[n] = (struct pollfd){ .fd = pidfd, .events = POLLIN };
+			pid_i = (int)n++;
+		}
+		if (exited) {
+			/* Drain without waiting for EOF. */
+			if (out_open && (r = pump_pipe(em, out_pipe[0], BRIG_STREAM_STDOUT)) <= 0)
+				out_open = false;
+			if (err_open && (r = pump_pipe(em, err_pipe[0], BRIG_STREAM_STDERR)) <= 0)
+				err_open = false;
+			if (r == 1 && poll(fds, n, 0) > 0)
+				continue;
+			break;
+		}
+		if (poll(fds, n, pidfd >= 0 ? -1 : 50) < 0 && errno != EINTR) {
+			r = -errno;
+			goto out;
+		}
+		if (out_i >= 0 && fds[out_i].revents) {
+			r = pump_pipe(em, out_pipe[0], BRIG_STREAM_STDOUT);
+			if (r < 0 && r != -EIO) {
+				if (r == -EPIPE)
+					goto out;
+			}
+			if (r <= 0)
+				out_open = false;
+		}
+		if (err_i >= 0 && fds[err_i].revents) {
+			r = pump_pipe(em, err_pipe[0], BRIG_STREAM_STDERR);
+			if (r == -EPIPE)
+				goto out;
+			if (r <= 0)
+				err_open = false;
+		}
+		if (in_i >= 0 && fds[in_i].revents) {
+			ssize_t w = write(in_pipe[1], x.stdin_data + stdin_done,
+					  x.stdin_len - stdin_done);
+			if (w > 0)
+				stdin_done += (size_t)w;
+			if ((w < 0 && errno != EAGAIN && errno != EINTR) || stdin_done == x.stdin_len) {
+				close(in_pipe[1]);
+				in_pipe[1] = -1;
+			}
+		}
+		if ((pid_i >= 0 && fds[pid_i].revents) || pidfd < 0) {
+			pid_t got = waitpid(pid, &status, pidfd >= 0 ? 0 : WNOHANG);
+			if (got == pid)
+				exited = true;
+		}
+	}
+	if (!exited)
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	msgpack_sbuffer_clear(&em->sb);
+	r = msg_pack_worker_exit(&em->sb, &(struct msg_worker_exit){ status });
+	if (r == 0)
+		r = write_all(em->fd, em->sb.data, em->sb.size);
+	msgpack_sbuffer_clear(&em->sb);
+	if (r == 0)
+		r = send_done(em, WORKER_STATUS_OK, "");
+out:
+	for (int i = 0; i < 2; i++) {
+		if (in_pipe[i] >= 0)
+			close(in_pipe[i]);
+		if (out_pipe[i] >= 0)
+			close(out_pipe[i]);
+		if (err_pipe[i] >= 0)
+			close(err_pipe[i]);
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	free(argv);
+	free(env);
+	return r;
+}
+
+static int run_job(struct worker_emitter *em, const struct profile_config *profile,
+		   const struct plugin_set *plugins, const uint8_t *body, size_t len,
+		   size_t max_input)
+{
+	struct msg_in in;
+	int type, r;
+
+	/* The broker is trusted, but its frames are checked all the same. */
+	type = msg_open(&in, body, len);
+	if (type == MSG_WORKER_JOB)
+		r = run_call(em, profile, plugins, &in, max_input);
+	else if (type == MSG_WORKER_EXEC && profile->allow_exec)
+		r = run_exec(em, profile, &in, max_input);
+	else
+		r = -EBADMSG;
+	msg_close(&in);
+	return r;
 }
 
 /*
@@ -216,7 +448,7 @@ static void worker_init(pid_t job_pid)
 	}
 }
 
-void worker_main(const struct config *cfg, const struct profile_config *profile,
+void worker_main(const struct config *cfg, const struct profile_config *profile, uid_t uid,
 		 const struct sandbox_filter *filter, const struct plugin_set *plugins,
 		 int channel_fd)
 {
@@ -229,7 +461,7 @@ void worker_main(const struct config *cfg, const struct profile_config *profile,
 
 	/* Nothing of the job may run before every step below has succeeded;
 	 * stderr is /dev/null by now, so the exit code names the step. */
-	r = sandbox_enter(profile, filter, channel_fd, &step);
+	r = sandbox_enter(&profile->spec, uid, filter, channel_fd, &step);
 	if (r < 0)
 		_exit(WORKER_EXIT_SANDBOX + (int)step);
 
@@ -251,7 +483,7 @@ void worker_main(const struct config *cfg, const struct profile_config *profile,
 
 	if (read_frame(em.fd, cfg->max_frame, &body, &len) < 0)
 		_exit(WORKER_EXIT_CHANNEL);
-	r = run_job(&em, plugins, body, len, cfg->max_input);
+	r = run_job(&em, profile, plugins, body, len, cfg->max_input);
 	free(body);
 	msgpack_sbuffer_destroy(&em.sb);
 	/* _exit: no atexit handlers or stdio flushes of the zygote's state. */

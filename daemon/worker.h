@@ -41,7 +41,7 @@ static inline bool worker_failed_sandbox(int wait_status)
 }
 
 __attribute__((noreturn))
-void worker_main(const struct config *cfg, const struct profile_config *profile,
+void worker_main(const struct config *cfg, const struct profile_config *profile, uid_t uid,
 		 const struct sandbox_filter *filter, const struct plugin_set *plugins,
 		 int channel_fd);
 

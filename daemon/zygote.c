@@ -17,6 +17,7 @@
 #include "msg.h"
 #include "plugins.h"
 #include "sandbox.h"
+#include "sandbox/landlock.h"
 #include "util.h"
 #include "worker.h"
 #include "zygote.h"
@@ -25,6 +26,17 @@ struct zygote_worker {
 	LIST_ENTRY(zygote_worker) link;
 	uint32_t worker_id;
 	pid_t pid;
+	size_t profile;
+	uid_t uid;
+};
+
+/*
+ * Fresh uids: each live worker of a profile with fresh_uid_range holds its
+ * own uid, so concurrent jobs cannot signal or ptrace each other.
+ */
+struct uid_pool {
+	uint8_t *used;              /* one byte per uid of the range */
+	uint32_t next;
 };
 
 struct zygote {
@@ -34,6 +46,7 @@ struct zygote {
 	struct event *sigchld;
 	struct plugin_set *plugins;
 	struct sandbox_filter filters[BRIG_MAX_PROFILES];
+	struct uid_pool uids[BRIG_MAX_PROFILES];
 	LIST_HEAD(, zygote_worker) workers;
 	msgpack_sbuffer sb;
 };
@@ -49,17 +62,44 @@ static void zygote_send(struct zygote *z)
 }
 
 static pid_t zygote_fork_worker(struct zygote *z, const struct profile_config *profile,
-				const struct sandbox_filter *filter, int channel_fd)
+				uid_t uid, const struct sandbox_filter *filter, int channel_fd)
 {
 	pid_t pid;
 
 	/* A raw clone: glibc has no wrapper that both gives the child new
 	 * namespaces and returns twice like fork(). */
-	pid = (pid_t)syscall(SYS_clone, sandbox_clone_flags(profile) | SIGCHLD, NULL, NULL,
+	pid = (pid_t)syscall(SYS_clone, spec_clone_flags(&profile->spec) | SIGCHLD, NULL, NULL,
 			     NULL, NULL);
 	if (pid != 0)
 		return pid;
-	worker_main(z->cfg, profile, filter, z->plugins, channel_fd);
+	worker_main(z->cfg, profile, uid, filter, z->plugins, channel_fd);
+}
+
+/* A uid for a new worker of profile index i, or (uid_t)-1 if none is free. */
+static uid_t zygote_take_uid(struct zygote *z, size_t i)
+{
+	const struct spec *s = &z->cfg->profiles[i].spec;
+	struct uid_pool *pool = &z->uids[i];
+
+	if (!s->fresh_uid)
+		return s->uid;
+	for (uint32_t n = 0; n < s->uid_count; n++) {
+		uint32_t k = (pool->next + n) % s->uid_count;
+		if (!pool->used[k]) {
+			pool->used[k] = 1;
+			pool->next = (k + 1) % s->uid_count;
+			return s->uid_first + k;
+		}
+	}
+	return (uid_t)-1;
+}
+
+static void zygote_release_uid(struct zygote *z, size_t i, uid_t uid)
+{
+	const struct spec *s = &z->cfg->profiles[i].spec;
+
+	if (s->fresh_uid && uid >= s->uid_first && uid - s->uid_first < s->uid_count)
+		z->uids[i].used[uid - s->uid_first] = 0;
 }
 
 static void zygote_spawn(struct zygote *z, const struct msg_zygote_spawn *m, int channel_fd)
@@ -74,11 +114,22 @@ static void zygote_spawn(struct zygote *z, const struct msg_zygote_spawn *m, int
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		fatal("calloc");
-	pid = zygote_fork_worker(z, profile, &z->filters[m->profile], channel_fd);
+	w->profile = m->profile;
+	w->uid = zygote_take_uid(z, m->profile);
+	if (w->uid == (uid_t)-1) {
+		errno = EAGAIN;
+		pid = -1;
+	} else {
+		pid = zygote_fork_worker(z, profile, w->uid, &z->filters[m->profile], channel_fd);
+	}
 	close(channel_fd);
 	if (pid < 0) {
 		struct msg_zygote_spawn_failed failed = { .worker_id = m->worker_id, .error = errno };
-		snprintf(failed.message, sizeof(failed.message), "clone: %s", strerror(errno));
+		snprintf(failed.message, sizeof(failed.message), "%s: %s",
+			 w->uid == (uid_t)-1 ? "no free uid in fresh_uid_range" : "clone",
+			 strerror(errno));
+		if (w->uid != (uid_t)-1)
+			zygote_release_uid(z, m->profile, w->uid);
 		log_error("cannot start a worker for profile %s: %s", profile->name,
 			  strerror(errno));
 		free(w);
@@ -175,6 +226,7 @@ static void zygote_reap(evutil_socket_t sig, short what, void *arg)
 		if (!w)
 			continue;
 		LIST_REMOVE(w, link);
+		zygote_release_uid(z, w->profile, w->uid);
 		m.worker_id = w->worker_id;
 		m.wait_status = status;
 		m.cpu_us = timeval_usec(ru.ru_utime.tv_sec, ru.ru_utime.tv_usec) +
@@ -226,11 +278,25 @@ void zygote_main(const struct config *cfg, int channel_fd)
 	if (r < 0)
 		fatalx("cannot load handlers from %s: %s", cfg->handler_dir, strerror(-r));
 	for (size_t i = 0; i < cfg->profile_count; i++) {
-		r = sandbox_filter_build(&cfg->profiles[i], &z.filters[i]);
+		const struct spec *s = &cfg->profiles[i].spec;
+		char err[512] = "";
+
+		r = sandbox_filter_build(s, &z.filters[i], err, sizeof(err));
 		if (r < 0)
-			fatalx("profile %s: cannot build the seccomp filter: %s",
-			       cfg->profiles[i].name, strerror(-r));
+			fatalx("profile %s: cannot build the seccomp filter: %s", cfg->profiles[i].name,
+			       err[0] ? err : strerror(-r));
+		if (s->fresh_uid) {
+			z.uids[i].used = calloc(s->uid_count, 1);
+			if (!z.uids[i].used)
+				fatal("calloc");
+		}
 	}
+	r = landlock_abi_version();
+	if (r <= 0)
+		log_warn("the kernel offers no Landlock: jobs are confined by namespaces, the "
+			 "mount view and seccomp only; profiles with landlock = required fail");
+	else
+		log_info("Landlock ABI %d", r);
 
 	z.base = event_base_new();
 	if (!z.base)

@@ -42,6 +42,16 @@ const char *msg_type_name(int type)
 		return "SUBMIT";
 	case MSG_CANCEL:
 		return "CANCEL";
+	case MSG_EXEC:
+		return "EXEC";
+	case MSG_OUTPUT:
+		return "OUTPUT";
+	case MSG_WORKER_EXEC:
+		return "WORKER_EXEC";
+	case MSG_WORKER_OUTPUT:
+		return "WORKER_OUTPUT";
+	case MSG_WORKER_EXIT:
+		return "WORKER_EXIT";
 	case MSG_ITEM:
 		return "ITEM";
 	case MSG_FINAL:
@@ -56,6 +66,8 @@ const char *msg_type_name(int type)
 		return "WORKER_ITEM";
 	case MSG_WORKER_DONE:
 		return "WORKER_DONE";
+	case MSG_WORKER_VIOLATION:
+		return "WORKER_VIOLATION";
 	case MSG_ZYGOTE_READY:
 		return "ZYGOTE_READY";
 	case MSG_ZYGOTE_SPAWN:
@@ -345,6 +357,24 @@ static void put_strlist(struct frame_writer *w, const struct strlist *list)
 		put_str(w, list->names[i], BRIG_NAME_MAX);
 }
 
+static void put_strv(struct frame_writer *w, const struct msg_strv *l, size_t max_count,
+		     size_t max_len)
+{
+	if (w->err != 0)
+		return;
+	if (l->count > max_count) {
+		writer_fail(w, -EMSGSIZE);
+		return;
+	}
+	if (l->count > 0 && l->v == NULL) {
+		writer_fail(w, -EINVAL);
+		return;
+	}
+	put_array(w, l->count);
+	for (size_t i = 0; i < l->count; i++)
+		put_str(w, l->v[i], max_len);
+}
+
 /* ---- opening a frame ---- */
 
 static int open_fail(struct msg_in *in, int err, const char *fmt, ...)
@@ -479,6 +509,83 @@ out:
 	return r;
 }
 
+/*
+ * A list of str: at most max_count entries of at most max_len bytes, none
+ * holding a NUL; checked here so that msg_strv_get cannot fail on size.
+ */
+static int decode_strv(struct cursor *c, const char *field, uint32_t min_count,
+		       uint32_t max_count, size_t max_len, struct msg_strv *out)
+{
+	struct cursor entries;
+	int r;
+
+	r = cursor_array(c, field, max_count, &entries);
+	if (r < 0)
+		return r;
+	if (entries.count < min_count)
+		return cursor_fail(c, "%s field '%s': needs at least %" PRIu32 " entr%s", c->what,
+				   field, min_count, min_count == 1 ? "y" : "ies");
+	for (uint32_t i = 0; i < entries.count; i++) {
+		const msgpack_object *o = &entries.items[i];
+
+		if (o->type != MSGPACK_OBJECT_STR)
+			return cursor_fail(c, "%s field '%s[%" PRIu32 "]': expected str, got %s",
+					   c->what, field, i, msgpack_type_name(o->type));
+		if (o->via.str.size > max_len)
+			return cursor_fail(c, "%s field '%s[%" PRIu32 "]': %" PRIu32 " bytes exceeds "
+					   "the limit of %zu", c->what, field, i, o->via.str.size,
+					   max_len);
+		if (memchr(o->via.str.ptr, '\0', o->via.str.size))
+			return cursor_fail(c, "%s field '%s[%" PRIu32 "]': contains a NUL byte",
+					   c->what, field, i);
+	}
+	out->v = NULL;
+	out->count = entries.count;
+	out->array = c->items + c->pos - 1;
+	return 0;
+}
+
+int msg_strv_get(const struct msg_strv *l, size_t i, char *buf, size_t size)
+{
+	const msgpack_object *o;
+
+	if (!l->array || i >= l->count)
+		return -EINVAL;
+	o = &l->array->via.array.ptr[i];
+	if (o->type != MSGPACK_OBJECT_STR)
+		return -EINVAL;
+	if ((size_t)o->via.str.size >= size)
+		return -ENOSPC;
+	memcpy(buf, o->via.str.ptr, o->via.str.size);
+	buf[o->via.str.size] = '\0';
+	return 0;
+}
+
+char **msg_strv_dup(const struct msg_strv *l)
+{
+	size_t total = 0;
+	char **v, *p;
+
+	for (size_t i = 0; i < l->count; i++)
+		total += l->array->via.array.ptr[i].via.str.size + 1;
+	v = malloc((l->count + 1) * sizeof(char *) + total);
+	if (!v)
+		return NULL;
+	p = (char *)(v + l->count + 1);
+	for (size_t i = 0; i < l->count; i++) {
+		size_t n = l->array->via.array.ptr[i].via.str.size + 1;
+
+		if (msg_strv_get(l, i, p, n) < 0) {
+			free(v);
+			return NULL;
+		}
+		v[i] = p;
+		p += n;
+	}
+	v[l->count] = NULL;
+	return v;
+}
+
 /* ---- the messages ---- */
 
 /* HELLO: version u32, client str */
@@ -559,18 +666,20 @@ out:
 	return r;
 }
 
-/* SUBMIT: job_id u32, handler str, profile str, input bin, timeout_ms u32 */
+/* SUBMIT: job_id u32, handler str, profile str, input bin, timeout_ms u32,
+ * descriptors [str] */
 
 int msg_pack_submit(msgpack_sbuffer *sb, const struct msg_submit *m)
 {
 	struct frame_writer w;
 
-	writer_begin(&w, sb, MSG_SUBMIT, 5);
+	writer_begin(&w, sb, MSG_SUBMIT, 6);
 	put_u32(&w, m->job_id);
 	put_str(&w, m->handler, BRIG_NAME_MAX);
 	put_str(&w, m->profile, BRIG_NAME_MAX);
 	put_bin(&w, m->input, m->input_len);
 	put_u32(&w, m->timeout_ms);
+	put_strv(&w, &m->descriptors, BRIG_DESCRIPTORS_MAX, BRIG_DESCRIPTOR_LEN);
 	return writer_end(&w);
 }
 
@@ -588,6 +697,92 @@ int msg_decode_submit(struct msg_in *in, size_t input_limit, struct msg_submit *
 	    (r = cursor_str(&c, "profile", out.profile, sizeof(out.profile))) < 0 ||
 	    (r = cursor_bin(&c, "input", input_limit, &out.input, &out.input_len)) < 0 ||
 	    (r = cursor_u32(&c, "timeout_ms", &out.timeout_ms)) < 0 ||
+	    (r = decode_strv(&c, "descriptors", 0, BRIG_DESCRIPTORS_MAX, BRIG_DESCRIPTOR_LEN,
+			     &out.descriptors)) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	*m = out;
+	return 0;
+}
+
+/* EXEC: job_id u32, profile str, argv [str], env [str], cwd str, stdin bin,
+ * timeout_ms u32, descriptors [str] */
+
+int msg_pack_exec(msgpack_sbuffer *sb, const struct msg_exec *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_EXEC, 8);
+	put_u32(&w, m->job_id);
+	put_str(&w, m->profile, BRIG_NAME_MAX);
+	if (m->argv.count == 0)
+		writer_fail(&w, -EINVAL);
+	put_strv(&w, &m->argv, BRIG_ARGV_MAX, BRIG_ARG_LEN);
+	put_strv(&w, &m->env, BRIG_ARGV_MAX, BRIG_ARG_LEN);
+	put_str(&w, m->cwd, BRIG_PATH_LEN);
+	put_bin(&w, m->stdin_data, m->stdin_len);
+	put_u32(&w, m->timeout_ms);
+	put_strv(&w, &m->descriptors, BRIG_DESCRIPTORS_MAX, BRIG_DESCRIPTOR_LEN);
+	return writer_end(&w);
+}
+
+int msg_decode_exec(struct msg_in *in, size_t input_limit, struct msg_exec *m)
+{
+	struct msg_exec out;
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_EXEC, &c);
+	if (r < 0)
+		return r;
+	if ((r = cursor_u32(&c, "job_id", &out.job_id)) < 0 ||
+	    (r = cursor_str(&c, "profile", out.profile, sizeof(out.profile))) < 0 ||
+	    (r = decode_strv(&c, "argv", 1, BRIG_ARGV_MAX, BRIG_ARG_LEN, &out.argv)) < 0 ||
+	    (r = decode_strv(&c, "env", 0, BRIG_ARGV_MAX, BRIG_ARG_LEN, &out.env)) < 0 ||
+	    (r = cursor_str(&c, "cwd", out.cwd, sizeof(out.cwd))) < 0 ||
+	    (r = cursor_bin(&c, "stdin", input_limit, &out.stdin_data, &out.stdin_len)) < 0 ||
+	    (r = cursor_u32(&c, "timeout_ms", &out.timeout_ms)) < 0 ||
+	    (r = decode_strv(&c, "descriptors", 0, BRIG_DESCRIPTORS_MAX, BRIG_DESCRIPTOR_LEN,
+			     &out.descriptors)) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	*m = out;
+	return 0;
+}
+
+/* OUTPUT: job_id u32, seq u32, stream u32, data bin */
+
+int msg_pack_output(msgpack_sbuffer *sb, const struct msg_output *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_OUTPUT, 4);
+	put_u32(&w, m->job_id);
+	put_u32(&w, m->seq);
+	if (m->stream != BRIG_STREAM_STDOUT && m->stream != BRIG_STREAM_STDERR)
+		writer_fail(&w, -EINVAL);
+	put_u32(&w, m->stream);
+	put_bin(&w, m->data, m->len);
+	return writer_end(&w);
+}
+
+int msg_decode_output(struct msg_in *in, size_t data_limit, struct msg_output *m)
+{
+	struct msg_output out;
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_OUTPUT, &c);
+	if (r < 0)
+		return r;
+	if ((r = cursor_u32(&c, "job_id", &out.job_id)) < 0 ||
+	    (r = cursor_u32(&c, "seq", &out.seq)) < 0 ||
+	    (r = cursor_u32(&c, "stream", &out.stream)) < 0)
+		return r;
+	if (out.stream != BRIG_STREAM_STDOUT && out.stream != BRIG_STREAM_STDERR)
+		return cursor_fail(&c, "OUTPUT field 'stream': %" PRIu32 " is neither 1 (stdout) "
+				   "nor 2 (stderr)", out.stream);
+	if ((r = cursor_bin(&c, "data", data_limit, &out.data, &out.len)) < 0 ||
 	    (r = cursor_end(&c)) < 0)
 		return r;
 	*m = out;
@@ -764,9 +959,10 @@ int msg_pack_worker_job(msgpack_sbuffer *sb, const struct msg_worker_job *m)
 {
 	struct frame_writer w;
 
-	writer_begin(&w, sb, MSG_WORKER_JOB, 2);
+	writer_begin(&w, sb, MSG_WORKER_JOB, 3);
 	put_str(&w, m->handler, BRIG_NAME_MAX);
 	put_bin(&w, m->input, m->input_len);
+	put_strv(&w, &m->descriptors, BRIG_DESCRIPTORS_MAX, BRIG_DESCRIPTOR_LEN);
 	return writer_end(&w);
 }
 
@@ -781,6 +977,8 @@ int msg_decode_worker_job(struct msg_in *in, size_t input_limit, struct msg_work
 		return r;
 	if ((r = cursor_str(&c, "handler", out.handler, sizeof(out.handler))) < 0 ||
 	    (r = cursor_bin(&c, "input", input_limit, &out.input, &out.input_len)) < 0 ||
+	    (r = decode_strv(&c, "descriptors", 0, BRIG_DESCRIPTORS_MAX, BRIG_DESCRIPTOR_LEN,
+			     &out.descriptors)) < 0 ||
 	    (r = cursor_end(&c)) < 0)
 		return r;
 	*m = out;
@@ -841,6 +1039,133 @@ int msg_decode_worker_done(struct msg_in *in, struct msg_worker_done *m)
 	    (r = cursor_str(&c, "message", out.message, sizeof(out.message))) < 0 ||
 	    (r = cursor_u64(&c, "cpu_us", &out.cpu_us)) < 0 ||
 	    (r = cursor_u64(&c, "maxrss_kib", &out.maxrss_kib)) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	*m = out;
+	return 0;
+}
+
+/* WORKER_VIOLATION: syscall i64 */
+
+int msg_pack_worker_violation(msgpack_sbuffer *sb, const struct msg_worker_violation *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_WORKER_VIOLATION, 1);
+	put_i64(&w, m->syscall);
+	return writer_end(&w);
+}
+
+int msg_decode_worker_violation(struct msg_in *in, struct msg_worker_violation *m)
+{
+	struct msg_worker_violation out;
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_WORKER_VIOLATION, &c);
+	if (r < 0)
+		return r;
+	if ((r = cursor_i64(&c, "syscall", &out.syscall)) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	*m = out;
+	return 0;
+}
+
+/* WORKER_EXEC: argv [str], env [str], cwd str, stdin bin, descriptors [str] */
+
+int msg_pack_worker_exec(msgpack_sbuffer *sb, const struct msg_worker_exec *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_WORKER_EXEC, 5);
+	if (m->argv.count == 0)
+		writer_fail(&w, -EINVAL);
+	put_strv(&w, &m->argv, BRIG_ARGV_MAX, BRIG_ARG_LEN);
+	put_strv(&w, &m->env, BRIG_ARGV_MAX, BRIG_ARG_LEN);
+	put_str(&w, m->cwd, BRIG_PATH_LEN);
+	put_bin(&w, m->stdin_data, m->stdin_len);
+	put_strv(&w, &m->descriptors, BRIG_DESCRIPTORS_MAX, BRIG_DESCRIPTOR_LEN);
+	return writer_end(&w);
+}
+
+int msg_decode_worker_exec(struct msg_in *in, size_t input_limit, struct msg_worker_exec *m)
+{
+	struct msg_worker_exec out;
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_WORKER_EXEC, &c);
+	if (r < 0)
+		return r;
+	if ((r = decode_strv(&c, "argv", 1, BRIG_ARGV_MAX, BRIG_ARG_LEN, &out.argv)) < 0 ||
+	    (r = decode_strv(&c, "env", 0, BRIG_ARGV_MAX, BRIG_ARG_LEN, &out.env)) < 0 ||
+	    (r = cursor_str(&c, "cwd", out.cwd, sizeof(out.cwd))) < 0 ||
+	    (r = cursor_bin(&c, "stdin", input_limit, &out.stdin_data, &out.stdin_len)) < 0 ||
+	    (r = decode_strv(&c, "descriptors", 0, BRIG_DESCRIPTORS_MAX, BRIG_DESCRIPTOR_LEN,
+			     &out.descriptors)) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	*m = out;
+	return 0;
+}
+
+/* WORKER_OUTPUT: stream u32, data bin */
+
+int msg_pack_worker_output(msgpack_sbuffer *sb, const struct msg_worker_output *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_WORKER_OUTPUT, 2);
+	if (m->stream != BRIG_STREAM_STDOUT && m->stream != BRIG_STREAM_STDERR)
+		writer_fail(&w, -EINVAL);
+	put_u32(&w, m->stream);
+	put_bin(&w, m->data, m->len);
+	return writer_end(&w);
+}
+
+int msg_decode_worker_output(struct msg_in *in, size_t data_limit, struct msg_worker_output *m)
+{
+	struct msg_worker_output out;
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_WORKER_OUTPUT, &c);
+	if (r < 0)
+		return r;
+	if ((r = cursor_u32(&c, "stream", &out.stream)) < 0)
+		return r;
+	if (out.stream != BRIG_STREAM_STDOUT && out.stream != BRIG_STREAM_STDERR)
+		return cursor_fail(&c, "WORKER_OUTPUT field 'stream': %" PRIu32 " is neither 1 "
+				   "nor 2", out.stream);
+	if ((r = cursor_bin(&c, "data", data_limit, &out.data, &out.len)) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	*m = out;
+	return 0;
+}
+
+/* WORKER_EXIT: wait_status i64 */
+
+int msg_pack_worker_exit(msgpack_sbuffer *sb, const struct msg_worker_exit *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_WORKER_EXIT, 1);
+	put_i64(&w, m->wait_status);
+	return writer_end(&w);
+}
+
+int msg_decode_worker_exit(struct msg_in *in, struct msg_worker_exit *m)
+{
+	struct msg_worker_exit out;
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_WORKER_EXIT, &c);
+	if (r < 0)
+		return r;
+	if ((r = cursor_i64(&c, "wait_status", &out.wait_status)) < 0 ||
 	    (r = cursor_end(&c)) < 0)
 		return r;
 	*m = out;

@@ -28,6 +28,24 @@ struct strlist {
 };
 void strlist_free(struct strlist *list);   /* frees contents, not the struct */
 
+/*
+ * A list of strings on the wire (descriptors, argv, env).  Packing reads
+ * v/count; decoding checks every entry and keeps the array (pointing into
+ * the frame) for msg_strv_get.
+ */
+struct msg_strv {
+	const char *const *v;
+	size_t count;
+	const msgpack_object *array;
+};
+/* Copy entry i of a decoded list into buf.  0 or -EINVAL/-ENOSPC. */
+int msg_strv_get(const struct msg_strv *l, size_t i, char *buf, size_t size);
+/*
+ * A decoded list as a NULL-terminated char *[] in one malloc'ed block
+ * (free() it), for execve and friends.  NULL on ENOMEM.
+ */
+char **msg_strv_dup(const struct msg_strv *l);
+
 struct msg_usage {
 	uint64_t wall_us;
 	uint64_t cpu_us;
@@ -56,6 +74,27 @@ struct msg_submit {
 	const uint8_t *input;
 	size_t input_len;
 	uint32_t timeout_ms;               /* 0 = the profile's default */
+	struct msg_strv descriptors;       /* "key=value", narrowing the profile */
+};
+
+struct msg_exec {
+	uint32_t job_id;
+	char profile[BRIG_NAME_MAX + 1];
+	struct msg_strv argv;              /* at least one entry */
+	struct msg_strv env;
+	char cwd[BRIG_PATH_LEN + 1];       /* "" = / */
+	const uint8_t *stdin_data;
+	size_t stdin_len;
+	uint32_t timeout_ms;
+	struct msg_strv descriptors;
+};
+
+struct msg_output {
+	uint32_t job_id;
+	uint32_t seq;                      /* counts with the job's ITEMs */
+	uint32_t stream;                   /* enum brig_stream */
+	const uint8_t *data;
+	size_t len;
 };
 
 struct msg_cancel {
@@ -87,6 +126,26 @@ struct msg_worker_job {
 	char handler[BRIG_NAME_MAX + 1];
 	const uint8_t *input;
 	size_t input_len;
+	struct msg_strv descriptors;
+};
+
+struct msg_worker_exec {
+	struct msg_strv argv;
+	struct msg_strv env;
+	char cwd[BRIG_PATH_LEN + 1];
+	const uint8_t *stdin_data;
+	size_t stdin_len;
+	struct msg_strv descriptors;
+};
+
+struct msg_worker_output {
+	uint32_t stream;
+	const uint8_t *data;
+	size_t len;
+};
+
+struct msg_worker_exit {
+	int64_t wait_status;
 };
 
 struct msg_worker_item {
@@ -98,6 +157,10 @@ struct msg_worker_done {
 	char message[BRIG_MESSAGE_MAX + 1];
 	uint64_t cpu_us;
 	uint64_t maxrss_kib;
+};
+
+struct msg_worker_violation {
+	int64_t syscall;                   /* number on the native architecture */
 };
 
 struct msg_zygote_ready {
@@ -137,6 +200,11 @@ int msg_pack_hello(msgpack_sbuffer *sb, const struct msg_hello *m);
 int msg_pack_welcome(msgpack_sbuffer *sb, const struct msg_welcome *m);
 int msg_pack_submit(msgpack_sbuffer *sb, const struct msg_submit *m);
 int msg_pack_cancel(msgpack_sbuffer *sb, const struct msg_cancel *m);
+int msg_pack_exec(msgpack_sbuffer *sb, const struct msg_exec *m);
+int msg_pack_output(msgpack_sbuffer *sb, const struct msg_output *m);
+int msg_pack_worker_exec(msgpack_sbuffer *sb, const struct msg_worker_exec *m);
+int msg_pack_worker_output(msgpack_sbuffer *sb, const struct msg_worker_output *m);
+int msg_pack_worker_exit(msgpack_sbuffer *sb, const struct msg_worker_exit *m);
 int msg_pack_item(msgpack_sbuffer *sb, const struct msg_item *m);
 int msg_pack_final(msgpack_sbuffer *sb, const struct msg_final *m);
 int msg_pack_error(msgpack_sbuffer *sb, const struct msg_error *m);
@@ -144,6 +212,7 @@ int msg_pack_worker_ready(msgpack_sbuffer *sb);
 int msg_pack_worker_job(msgpack_sbuffer *sb, const struct msg_worker_job *m);
 int msg_pack_worker_item(msgpack_sbuffer *sb, const struct msg_worker_item *m);
 int msg_pack_worker_done(msgpack_sbuffer *sb, const struct msg_worker_done *m);
+int msg_pack_worker_violation(msgpack_sbuffer *sb, const struct msg_worker_violation *m);
 int msg_pack_zygote_ready(msgpack_sbuffer *sb, const struct msg_zygote_ready *m);
 int msg_pack_zygote_spawn(msgpack_sbuffer *sb, const struct msg_zygote_spawn *m);
 int msg_pack_zygote_spawned(msgpack_sbuffer *sb, const struct msg_zygote_spawned *m);
@@ -196,6 +265,11 @@ int msg_decode_hello(struct msg_in *in, struct msg_hello *m);
 int msg_decode_welcome(struct msg_in *in, struct msg_welcome *m);  /* m->*: strlist_free */
 int msg_decode_submit(struct msg_in *in, size_t input_limit, struct msg_submit *m);
 int msg_decode_cancel(struct msg_in *in, struct msg_cancel *m);
+int msg_decode_exec(struct msg_in *in, size_t input_limit, struct msg_exec *m);
+int msg_decode_output(struct msg_in *in, size_t data_limit, struct msg_output *m);
+int msg_decode_worker_exec(struct msg_in *in, size_t input_limit, struct msg_worker_exec *m);
+int msg_decode_worker_output(struct msg_in *in, size_t data_limit, struct msg_worker_output *m);
+int msg_decode_worker_exit(struct msg_in *in, struct msg_worker_exit *m);
 int msg_decode_item(struct msg_in *in, struct msg_item *m);
 int msg_decode_final(struct msg_in *in, struct msg_final *m);
 int msg_decode_error(struct msg_in *in, struct msg_error *m);
@@ -203,6 +277,7 @@ int msg_decode_worker_ready(struct msg_in *in);
 int msg_decode_worker_job(struct msg_in *in, size_t input_limit, struct msg_worker_job *m);
 int msg_decode_worker_item(struct msg_in *in, struct msg_worker_item *m);
 int msg_decode_worker_done(struct msg_in *in, struct msg_worker_done *m);
+int msg_decode_worker_violation(struct msg_in *in, struct msg_worker_violation *m);
 int msg_decode_zygote_ready(struct msg_in *in, struct msg_zygote_ready *m);
 int msg_decode_zygote_spawn(struct msg_in *in, struct msg_zygote_spawn *m);
 int msg_decode_zygote_spawned(struct msg_in *in, struct msg_zygote_spawned *m);

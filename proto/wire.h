@@ -21,7 +21,7 @@
  * Bump whenever a message gains, loses or changes a field, or a type's
  * meaning changes.  The broker refuses a HELLO with another version.
  */
-#define BRIG_PROTOCOL_VERSION 1
+#define BRIG_PROTOCOL_VERSION 2
 
 #define FRAME_HEADER_SIZE 4
 
@@ -34,6 +34,11 @@
 #define BRIG_MESSAGE_MAX 1024   /* human-readable message fields */
 #define BRIG_LIST_MAX 1024      /* entries in a handler or profile list */
 #define BRIG_MSGPACK_MAX_DEPTH 32   /* msgpack-c cannot unpack deeper */
+#define BRIG_DESCRIPTORS_MAX 64     /* narrowing descriptors in one request */
+#define BRIG_DESCRIPTOR_LEN 512     /* bytes of one "key=value" descriptor */
+#define BRIG_ARGV_MAX 256           /* argv and env entries of an exec job */
+#define BRIG_ARG_LEN 4096           /* bytes of one argv or env entry */
+#define BRIG_PATH_LEN 256           /* an exec job's cwd */
 
 enum msg_type {
 	/* hello block: client <-> broker, once per connection */
@@ -43,10 +48,12 @@ enum msg_type {
 	/* job block: client -> broker */
 	MSG_SUBMIT = 0x10,
 	MSG_CANCEL = 0x11,
+	MSG_EXEC = 0x12,           /* run a program */
 
 	/* result block: broker -> client */
 	MSG_ITEM = 0x20,
 	MSG_FINAL = 0x21,
+	MSG_OUTPUT = 0x22,         /* a chunk of an exec job's stdout/stderr */
 
 	/* control block */
 	MSG_ERROR = 0x30,          /* broker -> client */
@@ -56,6 +63,10 @@ enum msg_type {
 	MSG_WORKER_JOB = 0x41,     /* broker -> worker */
 	MSG_WORKER_ITEM = 0x42,    /* worker -> broker */
 	MSG_WORKER_DONE = 0x43,    /* worker -> broker: last frame of a job */
+	MSG_WORKER_VIOLATION = 0x44, /* worker -> broker: seccomp trapped a syscall */
+	MSG_WORKER_EXEC = 0x45,    /* broker -> worker: an exec job */
+	MSG_WORKER_OUTPUT = 0x46,  /* worker -> broker: stdout/stderr chunk */
+	MSG_WORKER_EXIT = 0x47,    /* worker -> broker: the program's wait status */
 
 	/* internal: broker <-> zygote (seqpacket) */
 	MSG_ZYGOTE_READY = 0x50,   /* zygote -> broker: handlers loaded */
@@ -97,6 +108,12 @@ enum brig_error_code {
 	BRIG_ERROR_SHUTTING_DOWN = 11,
 	BRIG_ERROR_BAD_REQUEST = 12,    /* well-formed but invalid field value */
 	BRIG_ERROR__MAX = 12,
+};
+
+/* OUTPUT's stream field. */
+enum brig_stream {
+	BRIG_STREAM_STDOUT = 1,
+	BRIG_STREAM_STDERR = 2,
 };
 
 /* WORKER_DONE's status field. */

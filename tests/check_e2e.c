@@ -28,7 +28,8 @@
 #include "msg.h"
 #include "wire.h"
 
-#define DEFAULT_POOL_SIZE 4
+/* Warm workers of the built-in profiles: default 4, parser 4, exec 2. */
+#define DEFAULT_POOL_SIZE 10
 #define DEFAULT_UID 65534
 #define DEFAULT_GID 65534
 #define MAX_KEPT_ITEMS 16

@@ -18,7 +18,7 @@
 #include "frame.h"
 #include "msg.h"
 
-/* input limit passed to SUBMIT and WORKER_JOB decoders unless a test says otherwise */
+/* bin limit passed to the decoders that take one unless a test says otherwise */
 #define TEST_INPUT_LIMIT 4096
 
 /* ---- helpers ---- */
@@ -55,12 +55,18 @@ static int decode_any(struct msg_in *in, size_t input_limit)
 		struct msg_welcome welcome;
 		struct msg_submit submit;
 		struct msg_cancel cancel;
+		struct msg_exec exec;
+		struct msg_output output;
 		struct msg_item item;
 		struct msg_final final;
 		struct msg_error error;
 		struct msg_worker_job worker_job;
 		struct msg_worker_item worker_item;
 		struct msg_worker_done worker_done;
+		struct msg_worker_violation worker_violation;
+		struct msg_worker_exec worker_exec;
+		struct msg_worker_output worker_output;
+		struct msg_worker_exit worker_exit;
 		struct msg_zygote_ready zygote_ready;
 		struct msg_zygote_spawn zygote_spawn;
 		struct msg_zygote_spawned zygote_spawned;
@@ -84,6 +90,10 @@ static int decode_any(struct msg_in *in, size_t input_limit)
 		return msg_decode_submit(in, input_limit, &u.submit);
 	case MSG_CANCEL:
 		return msg_decode_cancel(in, &u.cancel);
+	case MSG_EXEC:
+		return msg_decode_exec(in, input_limit, &u.exec);
+	case MSG_OUTPUT:
+		return msg_decode_output(in, input_limit, &u.output);
 	case MSG_ITEM:
 		return msg_decode_item(in, &u.item);
 	case MSG_FINAL:
@@ -98,6 +108,14 @@ static int decode_any(struct msg_in *in, size_t input_limit)
 		return msg_decode_worker_item(in, &u.worker_item);
 	case MSG_WORKER_DONE:
 		return msg_decode_worker_done(in, &u.worker_done);
+	case MSG_WORKER_VIOLATION:
+		return msg_decode_worker_violation(in, &u.worker_violation);
+	case MSG_WORKER_EXEC:
+		return msg_decode_worker_exec(in, input_limit, &u.worker_exec);
+	case MSG_WORKER_OUTPUT:
+		return msg_decode_worker_output(in, input_limit, &u.worker_output);
+	case MSG_WORKER_EXIT:
+		return msg_decode_worker_exit(in, &u.worker_exit);
 	case MSG_ZYGOTE_READY:
 		r = msg_decode_zygote_ready(in, &u.zygote_ready);
 		if (r == 0)
@@ -174,6 +192,67 @@ static void assert_strlist_eq(const struct strlist *a, const struct strlist *b)
 		ck_assert_str_eq(a->names[i], b->names[i]);
 }
 
+/* A decoded list holds exactly v[0..count), each entry read back with msg_strv_get. */
+static void assert_strv_eq(const struct msg_strv *decoded, const char *const *v, size_t count)
+{
+	char buf[BRIG_ARG_LEN + 1];
+	size_t i;
+
+	ck_assert_uint_eq(decoded->count, count);
+	ck_assert_ptr_nonnull(decoded->array);
+	ck_assert_int_eq(decoded->array->type, MSGPACK_OBJECT_ARRAY);
+	ck_assert_uint_eq(decoded->array->via.array.size, count);
+	for (i = 0; i < count; i++) {
+		ck_assert_int_eq(msg_strv_get(decoded, i, buf, sizeof(buf)), 0);
+		ck_assert_str_eq(buf, v[i]);
+	}
+	ck_assert_int_eq(msg_strv_get(decoded, count, buf, sizeof(buf)), -EINVAL);
+}
+
+/* count strings "<prefix><i>" padded with 'x' to len bytes (len 0: unpadded) */
+struct strv_fixture {
+	char **entries;
+	size_t count;
+};
+
+static struct strv_fixture make_strv(size_t count, const char *prefix, size_t len)
+{
+	struct strv_fixture f;
+	size_t i, used;
+
+	f.count = count;
+	f.entries = calloc(count > 0 ? count : 1, sizeof(*f.entries));
+	ck_assert_ptr_nonnull(f.entries);
+	for (i = 0; i < count; i++) {
+		size_t size = (len > 0 ? len : 32) + 1;
+
+		f.entries[i] = malloc(size);
+		ck_assert_ptr_nonnull(f.entries[i]);
+		used = (size_t)snprintf(f.entries[i], size, "%s%zu", prefix, i);
+		if (len > 0 && used < len) {
+			memset(f.entries[i] + used, 'x', len - used);
+			f.entries[i][len] = '\0';
+		}
+	}
+	return f;
+}
+
+static void free_strv(struct strv_fixture *f)
+{
+	for (size_t i = 0; i < f->count; i++)
+		free(f->entries[i]);
+	free(f->entries);
+	f->entries = NULL;
+	f->count = 0;
+}
+
+static struct msg_strv strv_of(const struct strv_fixture *f)
+{
+	struct msg_strv l = { (const char *const *)f->entries, f->count, NULL };
+
+	return l;
+}
+
 /* ---- round trips ---- */
 
 START_TEST(test_round_trip_hello)
@@ -234,6 +313,9 @@ END_TEST
 START_TEST(test_round_trip_submit)
 {
 	static const uint8_t input[] = { 0x89, 'P', 'N', 'G', 0, 0xc1, 0xff };
+	static const char *const descriptors[] = {
+		"ro=/srv/data", "rlimit_as=64M", "seccomp_deny=socket connect", "connect=443", "",
+	};
 	struct msg_submit m = {
 		.job_id = 0xdeadbeef,
 		.handler = "magic",
@@ -241,6 +323,7 @@ START_TEST(test_round_trip_submit)
 		.input = input,
 		.input_len = sizeof(input),
 		.timeout_ms = 30000,
+		.descriptors = { descriptors, 5, NULL },
 	};
 	struct msg_submit out;
 	msgpack_sbuffer sb;
@@ -256,6 +339,9 @@ START_TEST(test_round_trip_submit)
 	ck_assert_uint_eq(out.input_len, sizeof(input));
 	ck_assert_mem_eq(out.input, input, sizeof(input));
 	ck_assert_uint_eq(out.timeout_ms, m.timeout_ms);
+	assert_strv_eq(&out.descriptors, descriptors, 5);
+	/* decoded lists are read with msg_strv_get, never through v */
+	ck_assert_ptr_null(out.descriptors.v);
 	/* the input points into the frame body, not into a copy */
 	ck_assert((const char *)out.input > sb.data && (const char *)out.input < sb.data + sb.size);
 	msg_close(&in);
@@ -277,6 +363,159 @@ START_TEST(test_round_trip_submit_empty_input)
 	ck_assert_uint_eq(out.input_len, 0);
 	ck_assert_str_eq(out.profile, "strict");
 	ck_assert_uint_eq(out.timeout_ms, 0);
+	assert_strv_eq(&out.descriptors, NULL, 0);
+	msg_close(&in);
+	msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+/* The most descriptors a request may carry, each as long as allowed. */
+START_TEST(test_round_trip_submit_descriptors_at_limits)
+{
+	struct strv_fixture d = make_strv(BRIG_DESCRIPTORS_MAX, "rw=/", BRIG_DESCRIPTOR_LEN);
+	struct msg_submit m = { .job_id = 1, .handler = "echo", .profile = "default" };
+	struct msg_submit out;
+	msgpack_sbuffer sb;
+	struct msg_in in;
+
+	m.descriptors = strv_of(&d);
+	msgpack_sbuffer_init(&sb);
+	ck_assert_int_eq(msg_pack_submit(&sb, &m), 0);
+	open_only_frame(&sb, &in, MSG_SUBMIT);
+	ck_assert_int_eq(msg_decode_submit(&in, 0, &out), 0);
+	assert_strv_eq(&out.descriptors, (const char *const *)d.entries, d.count);
+	ck_assert_uint_eq(strlen(d.entries[BRIG_DESCRIPTORS_MAX - 1]), BRIG_DESCRIPTOR_LEN);
+	msg_close(&in);
+	msgpack_sbuffer_destroy(&sb);
+	free_strv(&d);
+}
+END_TEST
+
+START_TEST(test_round_trip_exec)
+{
+	static const char *const argv[] = { "/usr/bin/convert", "-resize", "50%", "-", "png:-" };
+	static const char *const env[] = { "LANG=C.UTF-8", "MAGICK_THREAD_LIMIT=1", "EMPTY=" };
+	static const char *const descriptors[] = { "rlimit_cpu=5", "ro=/usr/share/fonts" };
+	static const uint8_t stdin_data[] = { 'G', 'I', 'F', '8', '9', 'a', 0, 0xff };
+	struct msg_exec m = {
+		.job_id = UINT32_MAX,
+		.profile = "exec",
+		.argv = { argv, 5, NULL },
+		.env = { env, 3, NULL },
+		.cwd = "/tmp",
+		.stdin_data = stdin_data,
+		.stdin_len = sizeof(stdin_data),
+		.timeout_ms = 2500,
+		.descriptors = { descriptors, 2, NULL },
+	};
+	struct msg_exec out;
+	msgpack_sbuffer sb;
+	struct msg_in in;
+
+	msgpack_sbuffer_init(&sb);
+	ck_assert_int_eq(msg_pack_exec(&sb, &m), 0);
+	open_only_frame(&sb, &in, MSG_EXEC);
+	ck_assert_int_eq(msg_decode_exec(&in, sizeof(stdin_data), &out), 0);
+	ck_assert_uint_eq(out.job_id, UINT32_MAX);
+	ck_assert_str_eq(out.profile, "exec");
+	assert_strv_eq(&out.argv, argv, 5);
+	assert_strv_eq(&out.env, env, 3);
+	ck_assert_str_eq(out.cwd, "/tmp");
+	ck_assert_uint_eq(out.stdin_len, sizeof(stdin_data));
+	ck_assert_mem_eq(out.stdin_data, stdin_data, sizeof(stdin_data));
+	ck_assert((const char *)out.stdin_data > sb.data &&
+		  (const char *)out.stdin_data < sb.data + sb.size);
+	ck_assert_uint_eq(out.timeout_ms, 2500);
+	assert_strv_eq(&out.descriptors, descriptors, 2);
+	/* one byte short of the stdin: refused */
+	ck_assert_int_eq(msg_decode_exec(&in, sizeof(stdin_data) - 1, &out), -EBADMSG);
+	ck_assert_str_eq(in.error, "EXEC field 'stdin': 8 bytes exceeds the limit of 7");
+	msg_close(&in);
+	msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+/* The least an EXEC can say: one argv entry, everything else empty. */
+START_TEST(test_round_trip_exec_minimal)
+{
+	static const char *const argv[] = { "true" };
+	struct msg_exec m = { .job_id = 0, .argv = { argv, 1, NULL } };
+	struct msg_exec out;
+	msgpack_sbuffer sb;
+	struct msg_in in;
+
+	msgpack_sbuffer_init(&sb);
+	ck_assert_int_eq(msg_pack_exec(&sb, &m), 0);
+	open_only_frame(&sb, &in, MSG_EXEC);
+	ck_assert_int_eq(msg_decode_exec(&in, 0, &out), 0);
+	ck_assert_uint_eq(out.job_id, 0);
+	ck_assert_str_eq(out.profile, "");
+	assert_strv_eq(&out.argv, argv, 1);
+	assert_strv_eq(&out.env, NULL, 0);
+	ck_assert_str_eq(out.cwd, "");
+	ck_assert_uint_eq(out.stdin_len, 0);
+	ck_assert_uint_eq(out.timeout_ms, 0);
+	assert_strv_eq(&out.descriptors, NULL, 0);
+	msg_close(&in);
+	msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+/* argv and env at their limits: 256 entries of 4096 bytes each. */
+START_TEST(test_round_trip_exec_at_limits)
+{
+	struct strv_fixture argv = make_strv(BRIG_ARGV_MAX, "arg", BRIG_ARG_LEN);
+	struct strv_fixture env = make_strv(BRIG_ARGV_MAX, "E=", BRIG_ARG_LEN);
+	struct strv_fixture d = make_strv(BRIG_DESCRIPTORS_MAX, "ro=/", BRIG_DESCRIPTOR_LEN);
+	struct msg_exec m = { .job_id = 5, .profile = "exec" };
+	struct msg_exec out;
+	msgpack_sbuffer sb;
+	struct msg_in in;
+
+	m.argv = strv_of(&argv);
+	m.env = strv_of(&env);
+	m.descriptors = strv_of(&d);
+	memset(m.cwd, 'c', BRIG_PATH_LEN);
+	m.cwd[0] = '/';
+	m.cwd[BRIG_PATH_LEN] = '\0';
+	msgpack_sbuffer_init(&sb);
+	ck_assert_int_eq(msg_pack_exec(&sb, &m), 0);
+	open_only_frame(&sb, &in, MSG_EXEC);
+	ck_assert_int_eq(msg_decode_exec(&in, 0, &out), 0);
+	assert_strv_eq(&out.argv, (const char *const *)argv.entries, argv.count);
+	assert_strv_eq(&out.env, (const char *const *)env.entries, env.count);
+	assert_strv_eq(&out.descriptors, (const char *const *)d.entries, d.count);
+	ck_assert_str_eq(out.cwd, m.cwd);
+	msg_close(&in);
+	msgpack_sbuffer_destroy(&sb);
+	free_strv(&argv);
+	free_strv(&env);
+	free_strv(&d);
+}
+END_TEST
+
+START_TEST(test_round_trip_output)
+{
+	static const uint8_t data[] = { 'h', 'i', '\n', 0, 0xff, 0xc1 };
+	struct msg_output m = { .job_id = 11, .seq = _i == 0 ? 0 : UINT32_MAX,
+				.stream = _i == 0 ? BRIG_STREAM_STDOUT : BRIG_STREAM_STDERR,
+				.data = data, .len = _i == 2 ? 0 : sizeof(data) };
+	struct msg_output out;
+	msgpack_sbuffer sb;
+	struct msg_in in;
+
+	if (_i == 2)
+		m.data = NULL;
+	msgpack_sbuffer_init(&sb);
+	ck_assert_int_eq(msg_pack_output(&sb, &m), 0);
+	open_only_frame(&sb, &in, MSG_OUTPUT);
+	ck_assert_int_eq(msg_decode_output(&in, sizeof(data), &out), 0);
+	ck_assert_uint_eq(out.job_id, 11);
+	ck_assert_uint_eq(out.seq, m.seq);
+	ck_assert_uint_eq(out.stream, m.stream);
+	ck_assert_uint_eq(out.len, m.len);
+	if (m.len > 0)
+		ck_assert_mem_eq(out.data, data, m.len);
 	msg_close(&in);
 	msgpack_sbuffer_destroy(&sb);
 }
@@ -397,8 +636,10 @@ END_TEST
 START_TEST(test_round_trip_worker_job)
 {
 	static const uint8_t input[] = "%PDF-1.7";
+	static const char *const descriptors[] = { "rlimit_nofile=8", "seccomp_deny=openat" };
 	struct msg_worker_job m = { .handler = "archive", .input = input,
-				    .input_len = sizeof(input) };
+				    .input_len = sizeof(input),
+				    .descriptors = { descriptors, _i == 0 ? 0 : 2, NULL } };
 	struct msg_worker_job out;
 	msgpack_sbuffer sb;
 	struct msg_in in;
@@ -410,6 +651,7 @@ START_TEST(test_round_trip_worker_job)
 	ck_assert_str_eq(out.handler, "archive");
 	ck_assert_uint_eq(out.input_len, sizeof(input));
 	ck_assert_mem_eq(out.input, input, sizeof(input));
+	assert_strv_eq(&out.descriptors, descriptors, m.descriptors.count);
 	msg_close(&in);
 	msgpack_sbuffer_destroy(&sb);
 }
@@ -455,6 +697,107 @@ START_TEST(test_round_trip_worker_done)
 	ck_assert(out.maxrss_kib == 2048);
 	msg_close(&in);
 	msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+START_TEST(test_round_trip_worker_violation)
+{
+	static const int64_t syscalls[] = { 0, 41, 435, -1, INT64_MAX, INT64_MIN };
+	struct msg_worker_violation m, out;
+	msgpack_sbuffer sb;
+	struct msg_in in;
+	size_t i;
+
+	for (i = 0; i < sizeof(syscalls) / sizeof(syscalls[0]); i++) {
+		m.syscall = syscalls[i];
+		msgpack_sbuffer_init(&sb);
+		ck_assert_int_eq(msg_pack_worker_violation(&sb, &m), 0);
+		open_only_frame(&sb, &in, MSG_WORKER_VIOLATION);
+		ck_assert_int_eq(msg_decode_worker_violation(&in, &out), 0);
+		ck_assert(out.syscall == syscalls[i]);
+		msg_close(&in);
+		msgpack_sbuffer_destroy(&sb);
+	}
+}
+END_TEST
+
+START_TEST(test_round_trip_worker_exec)
+{
+	static const char *const argv[] = { "/bin/sh", "-c", "exec cat" };
+	static const char *const env[] = { "PATH=/usr/bin:/bin" };
+	static const char *const descriptors[] = { "connect=443" };
+	static const uint8_t stdin_data[] = "line\n";
+	struct msg_worker_exec m = {
+		.argv = { argv, 3, NULL },
+		.env = { env, 1, NULL },
+		.cwd = "/",
+		.stdin_data = stdin_data,
+		.stdin_len = sizeof(stdin_data) - 1,
+		.descriptors = { descriptors, 1, NULL },
+	};
+	struct msg_worker_exec out;
+	msgpack_sbuffer sb;
+	struct msg_in in;
+
+	msgpack_sbuffer_init(&sb);
+	ck_assert_int_eq(msg_pack_worker_exec(&sb, &m), 0);
+	open_only_frame(&sb, &in, MSG_WORKER_EXEC);
+	ck_assert_int_eq(msg_decode_worker_exec(&in, TEST_INPUT_LIMIT, &out), 0);
+	assert_strv_eq(&out.argv, argv, 3);
+	assert_strv_eq(&out.env, env, 1);
+	ck_assert_str_eq(out.cwd, "/");
+	ck_assert_uint_eq(out.stdin_len, 5);
+	ck_assert_mem_eq(out.stdin_data, "line\n", 5);
+	assert_strv_eq(&out.descriptors, descriptors, 1);
+	ck_assert_int_eq(msg_decode_worker_exec(&in, 4, &out), -EBADMSG);
+	ck_assert_str_eq(in.error, "WORKER_EXEC field 'stdin': 5 bytes exceeds the limit of 4");
+	msg_close(&in);
+	msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+START_TEST(test_round_trip_worker_output)
+{
+	static const uint8_t data[] = { 0, 1, 2, 0xfe };
+	struct msg_worker_output m = { .stream = _i == 0 ? BRIG_STREAM_STDOUT : BRIG_STREAM_STDERR,
+				       .data = data, .len = sizeof(data) };
+	struct msg_worker_output out;
+	msgpack_sbuffer sb;
+	struct msg_in in;
+
+	msgpack_sbuffer_init(&sb);
+	ck_assert_int_eq(msg_pack_worker_output(&sb, &m), 0);
+	open_only_frame(&sb, &in, MSG_WORKER_OUTPUT);
+	ck_assert_int_eq(msg_decode_worker_output(&in, sizeof(data), &out), 0);
+	ck_assert_uint_eq(out.stream, m.stream);
+	ck_assert_uint_eq(out.len, sizeof(data));
+	ck_assert_mem_eq(out.data, data, sizeof(data));
+	ck_assert_int_eq(msg_decode_worker_output(&in, sizeof(data) - 1, &out), -EBADMSG);
+	ck_assert_str_eq(in.error, "WORKER_OUTPUT field 'data': 4 bytes exceeds the limit of 3");
+	msg_close(&in);
+	msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+START_TEST(test_round_trip_worker_exit)
+{
+	/* exit 0, exit 255, SIGKILL, SIGSEGV with core, stopped-looking garbage, extremes */
+	static const int64_t statuses[] = { 0, 0xff00, 9, 0x8b, 0x137f, -1, INT64_MAX, INT64_MIN };
+	struct msg_worker_exit m, out;
+	msgpack_sbuffer sb;
+	struct msg_in in;
+	size_t i;
+
+	for (i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+		m.wait_status = statuses[i];
+		msgpack_sbuffer_init(&sb);
+		ck_assert_int_eq(msg_pack_worker_exit(&sb, &m), 0);
+		open_only_frame(&sb, &in, MSG_WORKER_EXIT);
+		ck_assert_int_eq(msg_decode_worker_exit(&in, &out), 0);
+		ck_assert(out.wait_status == statuses[i]);
+		msg_close(&in);
+		msgpack_sbuffer_destroy(&sb);
+	}
 }
 END_TEST
 
@@ -618,6 +961,10 @@ enum field_kind {
 	F_ANY,
 	F_TRIPLE,       /* array of 3 unsigned (limits, usage) */
 	F_NAME_LIST,
+	F_STR_LIST,     /* array of str: descriptors, env (may be empty) */
+	F_ARGV,         /* array of str with at least one entry */
+	F_PATH,         /* str of at most BRIG_PATH_LEN */
+	F_STREAM,       /* u32, 1 (stdout) or 2 (stderr) */
 };
 
 struct field_spec {
@@ -629,7 +976,7 @@ struct msg_spec {
 	int type;
 	const char *name;
 	unsigned nfields;
-	struct field_spec fields[5];
+	struct field_spec fields[8];
 };
 
 static const struct msg_spec specs[] = {
@@ -637,22 +984,35 @@ static const struct msg_spec specs[] = {
 	{ MSG_WELCOME, "WELCOME", 5,
 	  { { "version", F_U32 }, { "server", F_NAME }, { "limits", F_TRIPLE },
 	    { "handlers", F_NAME_LIST }, { "profiles", F_NAME_LIST } } },
-	{ MSG_SUBMIT, "SUBMIT", 5,
+	{ MSG_SUBMIT, "SUBMIT", 6,
 	  { { "job_id", F_U32 }, { "handler", F_NAME }, { "profile", F_NAME },
-	    { "input", F_BIN }, { "timeout_ms", F_U32 } } },
+	    { "input", F_BIN }, { "timeout_ms", F_U32 }, { "descriptors", F_STR_LIST } } },
 	{ MSG_CANCEL, "CANCEL", 1, { { "job_id", F_U32 } } },
+	{ MSG_EXEC, "EXEC", 8,
+	  { { "job_id", F_U32 }, { "profile", F_NAME }, { "argv", F_ARGV }, { "env", F_STR_LIST },
+	    { "cwd", F_PATH }, { "stdin", F_BIN }, { "timeout_ms", F_U32 },
+	    { "descriptors", F_STR_LIST } } },
 	{ MSG_ITEM, "ITEM", 3, { { "job_id", F_U32 }, { "seq", F_U32 }, { "item", F_ANY } } },
 	{ MSG_FINAL, "FINAL", 5,
 	  { { "job_id", F_U32 }, { "outcome", F_OUTCOME }, { "code", F_I64 },
 	    { "message", F_MESSAGE }, { "usage", F_TRIPLE } } },
+	{ MSG_OUTPUT, "OUTPUT", 4,
+	  { { "job_id", F_U32 }, { "seq", F_U32 }, { "stream", F_STREAM }, { "data", F_BIN } } },
 	{ MSG_ERROR, "ERROR", 3,
 	  { { "job_id", F_U32_OR_NIL }, { "code", F_U32 }, { "message", F_MESSAGE } } },
 	{ MSG_WORKER_READY, "WORKER_READY", 0, { { NULL, F_ANY } } },
-	{ MSG_WORKER_JOB, "WORKER_JOB", 2, { { "handler", F_NAME }, { "input", F_BIN } } },
+	{ MSG_WORKER_JOB, "WORKER_JOB", 3,
+	  { { "handler", F_NAME }, { "input", F_BIN }, { "descriptors", F_STR_LIST } } },
 	{ MSG_WORKER_ITEM, "WORKER_ITEM", 1, { { "item", F_ANY } } },
 	{ MSG_WORKER_DONE, "WORKER_DONE", 4,
 	  { { "status", F_U32 }, { "message", F_MESSAGE }, { "cpu_us", F_U64 },
 	    { "maxrss_kib", F_U64 } } },
+	{ MSG_WORKER_VIOLATION, "WORKER_VIOLATION", 1, { { "syscall", F_I64 } } },
+	{ MSG_WORKER_EXEC, "WORKER_EXEC", 5,
+	  { { "argv", F_ARGV }, { "env", F_STR_LIST }, { "cwd", F_PATH }, { "stdin", F_BIN },
+	    { "descriptors", F_STR_LIST } } },
+	{ MSG_WORKER_OUTPUT, "WORKER_OUTPUT", 2, { { "stream", F_STREAM }, { "data", F_BIN } } },
+	{ MSG_WORKER_EXIT, "WORKER_EXIT", 1, { { "wait_status", F_I64 } } },
 	{ MSG_ZYGOTE_READY, "ZYGOTE_READY", 1, { { "handlers", F_NAME_LIST } } },
 	{ MSG_ZYGOTE_SPAWN, "ZYGOTE_SPAWN", 2, { { "worker_id", F_U32 }, { "profile", F_U32 } } },
 	{ MSG_ZYGOTE_SPAWNED, "ZYGOTE_SPAWNED", 2, { { "worker_id", F_U32 }, { "pid", F_I64 } } },
@@ -711,6 +1071,22 @@ static void pack_valid_field(msgpack_packer *pk, enum field_kind kind)
 		msgpack_pack_str_with_body(pk, "a", 1);
 		msgpack_pack_str_with_body(pk, "b", 1);
 		break;
+	case F_STR_LIST:
+		msgpack_pack_array(pk, 2);
+		msgpack_pack_str_with_body(pk, "ro=/usr", 7);
+		msgpack_pack_str_with_body(pk, "connect=443", 11);
+		break;
+	case F_ARGV:
+		msgpack_pack_array(pk, 2);
+		msgpack_pack_str_with_body(pk, "/bin/echo", 9);
+		msgpack_pack_str_with_body(pk, "hi", 2);
+		break;
+	case F_PATH:
+		msgpack_pack_str_with_body(pk, "/tmp", 4);
+		break;
+	case F_STREAM:
+		msgpack_pack_uint32(pk, BRIG_STREAM_STDERR);
+		break;
 	default:
 		ck_abort_msg("kind %d", kind);
 	}
@@ -757,8 +1133,15 @@ static unsigned wrong_values_for(enum field_kind kind)
 	case F_TRIPLE:
 		return ALL_BUT(0);
 	case F_NAME_LIST:
+	case F_STR_LIST:
+	case F_ARGV:
 		/* W_ARRAY holds strings: a valid list */
 		return ALL_BUT(BIT(W_ARRAY));
+	case F_PATH:
+		return ALL_BUT(BIT(W_STR));
+	case F_STREAM:
+		/* W_POSITIVE is 5: an int, but no stream */
+		return ALL_BUT(0);
 	case F_ANY:
 		return 0;
 	default:
@@ -997,7 +1380,9 @@ static void pack_body(msgpack_sbuffer *sb, int type, const char *format, ...)
 	va_list ap;
 	const char *f;
 	const char *s;
-	size_t len;
+	const char *const *v;
+	const size_t *lens;
+	size_t len, i;
 
 	msgpack_sbuffer_init(sb);
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
@@ -1028,6 +1413,14 @@ static void pack_body(msgpack_sbuffer *sb, int type, const char *format, ...)
 			break;
 		case 'n':
 			msgpack_pack_nil(&pk);
+			break;
+		case 'l':   /* array of str: size_t count, const char *const *, const size_t *lens */
+			len = va_arg(ap, size_t);
+			v = va_arg(ap, const char *const *);
+			lens = va_arg(ap, const size_t *);   /* NULL: strlen of each */
+			msgpack_pack_array(&pk, len);
+			for (i = 0; i < len; i++)
+				msgpack_pack_str_with_body(&pk, v[i], lens ? lens[i] : strlen(v[i]));
 			break;
 		case 't':   /* array of 3 unsigned */
 			msgpack_pack_array(&pk, 3);
@@ -1285,13 +1678,15 @@ START_TEST(test_bin_limit)
 	struct msg_in in;
 
 	ck_assert_ptr_nonnull(input);
-	pack_body(&sb, MSG_SUBMIT, "ussbu", (uint64_t)1, "echo", "", big, input, (uint64_t)0);
+	pack_body(&sb, MSG_SUBMIT, "ussbul", (uint64_t)1, "echo", "", big, input, (uint64_t)0,
+		  (size_t)0, NULL, NULL);
 	ck_assert_int_eq(decode_body(&sb, &in, limit), -EBADMSG);
 	ck_assert_str_eq(in.error, "SUBMIT field 'input': 9000000 bytes exceeds the limit of 8388608");
 	msgpack_sbuffer_destroy(&sb);
 
 	/* exactly at the limit is fine */
-	pack_body(&sb, MSG_SUBMIT, "ussbu", (uint64_t)1, "echo", "", limit, input, (uint64_t)0);
+	pack_body(&sb, MSG_SUBMIT, "ussbul", (uint64_t)1, "echo", "", limit, input, (uint64_t)0,
+		  (size_t)0, NULL, NULL);
 	ck_assert_int_eq(msg_open(&in, (const uint8_t *)sb.data, sb.size), MSG_SUBMIT);
 	ck_assert_int_eq(msg_decode_submit(&in, limit, &submit), 0);
 	ck_assert_uint_eq(submit.input_len, limit);
@@ -1299,7 +1694,7 @@ START_TEST(test_bin_limit)
 	msg_close(&in);
 	msgpack_sbuffer_destroy(&sb);
 
-	pack_body(&sb, MSG_WORKER_JOB, "sb", "echo", (size_t)11, input);
+	pack_body(&sb, MSG_WORKER_JOB, "sbl", "echo", (size_t)11, input, (size_t)0, NULL, NULL);
 	ck_assert_int_eq(msg_open(&in, (const uint8_t *)sb.data, sb.size), MSG_WORKER_JOB);
 	ck_assert_int_eq(msg_decode_worker_job(&in, 10, &job), -EBADMSG);
 	ck_assert_str_eq(in.error, "WORKER_JOB field 'input': 11 bytes exceeds the limit of 10");
@@ -1457,6 +1852,317 @@ START_TEST(test_name_lists)
 }
 END_TEST
 
+static const struct msg_spec *spec_for(int type)
+{
+	for (size_t i = 0; i < N_SPECS; i++)
+		if (specs[i].type == type)
+			return &specs[i];
+	ck_abort_msg("no spec for type %d", type);
+	return NULL;
+}
+
+/* One list field of a message, as a hostile peer might send it. */
+struct list_case {
+	int type;
+	const char *field;
+	size_t count;
+	size_t long_at;          /* this entry is long_len bytes of 'x'; SIZE_MAX: none */
+	size_t long_len;
+	size_t nul_at;           /* this entry is "a\0b"; SIZE_MAX: none */
+	size_t wrong_at;         /* this entry is wrong value w; SIZE_MAX: none */
+	enum wrong_value w;
+	const char *error;       /* NULL: must decode */
+};
+
+#define NONE SIZE_MAX
+
+/*
+ * A body of c->type with every field valid except the list c->field,
+ * which gets c->count entries "e0", "e1", ... and the damage c asks for.
+ */
+static void pack_list_case(msgpack_sbuffer *sb, const struct list_case *c)
+{
+	const struct msg_spec *spec = spec_for(c->type);
+	msgpack_packer pk;
+	char entry[32];
+	char *long_entry = c->long_at != NONE ? repeat('x', c->long_len) : NULL;
+	bool found = false;
+	unsigned i;
+	size_t j;
+
+	msgpack_sbuffer_init(sb);
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	msgpack_pack_array(&pk, 1 + spec->nfields);
+	msgpack_pack_uint32(&pk, (uint32_t)spec->type);
+	for (i = 0; i < spec->nfields; i++) {
+		if (strcmp(spec->fields[i].name, c->field) != 0) {
+			pack_valid_field(&pk, spec->fields[i].kind);
+			continue;
+		}
+		found = true;
+		msgpack_pack_array(&pk, c->count);
+		for (j = 0; j < c->count; j++) {
+			if (j == c->long_at) {
+				msgpack_pack_str_with_body(&pk, long_entry, c->long_len);
+			} else if (j == c->nul_at) {
+				msgpack_pack_str_with_body(&pk, "a\0b", 3);
+			} else if (j == c->wrong_at) {
+				pack_wrong_value(&pk, c->w);
+			} else {
+				snprintf(entry, sizeof(entry), "e%zu", j);
+				msgpack_pack_str_with_body(&pk, entry, strlen(entry));
+			}
+		}
+	}
+	ck_assert_msg(found, "%s has no field %s", spec->name, c->field);
+	free(long_entry);
+}
+
+static const struct list_case list_cases[] = {
+	/* argv: 1..256 entries of at most 4096 bytes */
+	{ MSG_EXEC, "argv", 0, NONE, 0, NONE, NONE, W_COUNT,
+	  "EXEC field 'argv': needs at least 1 entry" },
+	{ MSG_EXEC, "argv", 1, NONE, 0, NONE, NONE, W_COUNT, NULL },
+	{ MSG_EXEC, "argv", BRIG_ARGV_MAX, NONE, 0, NONE, NONE, W_COUNT, NULL },
+	{ MSG_EXEC, "argv", BRIG_ARGV_MAX + 1, NONE, 0, NONE, NONE, W_COUNT,
+	  "EXEC field 'argv': 257 entries exceeds the limit of 256" },
+	{ MSG_EXEC, "argv", 3, 2, BRIG_ARG_LEN, NONE, NONE, W_COUNT, NULL },
+	{ MSG_EXEC, "argv", 3, 2, BRIG_ARG_LEN + 1, NONE, NONE, W_COUNT,
+	  "EXEC field 'argv[2]': 4097 bytes exceeds the limit of 4096" },
+	{ MSG_EXEC, "argv", 3, 0, 0, NONE, NONE, W_COUNT, NULL },
+	{ MSG_EXEC, "argv", 3, NONE, 0, 1, NONE, W_COUNT,
+	  "EXEC field 'argv[1]': contains a NUL byte" },
+	{ MSG_EXEC, "argv", 3, NONE, 0, NONE, 1, W_BIN,
+	  "EXEC field 'argv[1]': expected str, got bin" },
+	{ MSG_EXEC, "argv", 1, NONE, 0, NONE, 0, W_NIL,
+	  "EXEC field 'argv[0]': expected str, got nil" },
+	{ MSG_EXEC, "argv", 2, NONE, 0, NONE, 1, W_ARRAY,
+	  "EXEC field 'argv[1]': expected str, got array" },
+	/* env: 0..256 entries of at most 4096 bytes */
+	{ MSG_EXEC, "env", 0, NONE, 0, NONE, NONE, W_COUNT, NULL },
+	{ MSG_EXEC, "env", BRIG_ARGV_MAX, 7, BRIG_ARG_LEN, NONE, NONE, W_COUNT, NULL },
+	{ MSG_EXEC, "env", BRIG_ARGV_MAX + 1, NONE, 0, NONE, NONE, W_COUNT,
+	  "EXEC field 'env': 257 entries exceeds the limit of 256" },
+	{ MSG_EXEC, "env", 2, 0, BRIG_ARG_LEN + 1, NONE, NONE, W_COUNT,
+	  "EXEC field 'env[0]': 4097 bytes exceeds the limit of 4096" },
+	{ MSG_EXEC, "env", 2, NONE, 0, 1, NONE, W_COUNT,
+	  "EXEC field 'env[1]': contains a NUL byte" },
+	{ MSG_EXEC, "env", 2, NONE, 0, NONE, 0, W_POSITIVE,
+	  "EXEC field 'env[0]': expected str, got positive int" },
+	/* descriptors: 0..64 entries of at most 512 bytes, in every message that has them */
+	{ MSG_EXEC, "descriptors", 0, NONE, 0, NONE, NONE, W_COUNT, NULL },
+	{ MSG_EXEC, "descriptors", BRIG_DESCRIPTORS_MAX, 63, BRIG_DESCRIPTOR_LEN, NONE,
+	  NONE, W_COUNT, NULL },
+	{ MSG_EXEC, "descriptors", BRIG_DESCRIPTORS_MAX + 1, NONE, 0, NONE, NONE, W_COUNT,
+	  "EXEC field 'descriptors': 65 entries exceeds the limit of 64" },
+	{ MSG_EXEC, "descriptors", 1, 0, BRIG_DESCRIPTOR_LEN + 1, NONE, NONE, W_COUNT,
+	  "EXEC field 'descriptors[0]': 513 bytes exceeds the limit of 512" },
+	{ MSG_SUBMIT, "descriptors", 0, NONE, 0, NONE, NONE, W_COUNT, NULL },
+	{ MSG_SUBMIT, "descriptors", BRIG_DESCRIPTORS_MAX, 0, BRIG_DESCRIPTOR_LEN, NONE,
+	  NONE, W_COUNT, NULL },
+	{ MSG_SUBMIT, "descriptors", BRIG_DESCRIPTORS_MAX + 1, NONE, 0, NONE, NONE, W_COUNT,
+	  "SUBMIT field 'descriptors': 65 entries exceeds the limit of 64" },
+	{ MSG_SUBMIT, "descriptors", 4, 3, BRIG_DESCRIPTOR_LEN + 1, NONE, NONE, W_COUNT,
+	  "SUBMIT field 'descriptors[3]': 513 bytes exceeds the limit of 512" },
+	{ MSG_SUBMIT, "descriptors", 4, NONE, 0, 2, NONE, W_COUNT,
+	  "SUBMIT field 'descriptors[2]': contains a NUL byte" },
+	{ MSG_SUBMIT, "descriptors", 4, NONE, 0, NONE, 3, W_BIN,
+	  "SUBMIT field 'descriptors[3]': expected str, got bin" },
+	{ MSG_SUBMIT, "descriptors", 1, NONE, 0, NONE, 0, W_MAP,
+	  "SUBMIT field 'descriptors[0]': expected str, got map" },
+	{ MSG_WORKER_JOB, "descriptors", BRIG_DESCRIPTORS_MAX, NONE, 0, NONE, NONE, W_COUNT,
+	  NULL },
+	{ MSG_WORKER_JOB, "descriptors", BRIG_DESCRIPTORS_MAX + 1, NONE, 0, NONE, NONE,
+	  W_COUNT, "WORKER_JOB field 'descriptors': 65 entries exceeds the limit of 64" },
+	{ MSG_WORKER_JOB, "descriptors", 2, 1, BRIG_DESCRIPTOR_LEN + 1, NONE, NONE, W_COUNT,
+	  "WORKER_JOB field 'descriptors[1]': 513 bytes exceeds the limit of 512" },
+	{ MSG_WORKER_JOB, "descriptors", 2, NONE, 0, 0, NONE, W_COUNT,
+	  "WORKER_JOB field 'descriptors[0]': contains a NUL byte" },
+	/* the worker's copy of an exec job is held to the same limits */
+	{ MSG_WORKER_EXEC, "argv", 0, NONE, 0, NONE, NONE, W_COUNT,
+	  "WORKER_EXEC field 'argv': needs at least 1 entry" },
+	{ MSG_WORKER_EXEC, "argv", BRIG_ARGV_MAX, NONE, 0, NONE, NONE, W_COUNT, NULL },
+	{ MSG_WORKER_EXEC, "argv", BRIG_ARGV_MAX + 1, NONE, 0, NONE, NONE, W_COUNT,
+	  "WORKER_EXEC field 'argv': 257 entries exceeds the limit of 256" },
+	{ MSG_WORKER_EXEC, "argv", 1, 0, BRIG_ARG_LEN + 1, NONE, NONE, W_COUNT,
+	  "WORKER_EXEC field 'argv[0]': 4097 bytes exceeds the limit of 4096" },
+	{ MSG_WORKER_EXEC, "argv", 2, NONE, 0, 1, NONE, W_COUNT,
+	  "WORKER_EXEC field 'argv[1]': contains a NUL byte" },
+	{ MSG_WORKER_EXEC, "env", BRIG_ARGV_MAX + 1, NONE, 0, NONE, NONE, W_COUNT,
+	  "WORKER_EXEC field 'env': 257 entries exceeds the limit of 256" },
+	{ MSG_WORKER_EXEC, "env", 1, NONE, 0, NONE, 0, W_EXT,
+	  "WORKER_EXEC field 'env[0]': expected str, got ext" },
+	{ MSG_WORKER_EXEC, "descriptors", BRIG_DESCRIPTORS_MAX + 1, NONE, 0, NONE, NONE,
+	  W_COUNT, "WORKER_EXEC field 'descriptors': 65 entries exceeds the limit of 64" },
+	{ MSG_WORKER_EXEC, "descriptors", 1, 0, BRIG_DESCRIPTOR_LEN + 1, NONE, NONE, W_COUNT,
+	  "WORKER_EXEC field 'descriptors[0]': 513 bytes exceeds the limit of 512" },
+};
+
+#define N_LIST_CASES (sizeof(list_cases) / sizeof(list_cases[0]))
+
+START_TEST(test_str_lists)
+{
+	const struct list_case *c = &list_cases[_i];
+	msgpack_sbuffer sb;
+	struct msg_in in;
+	int r;
+
+	pack_list_case(&sb, c);
+	r = open_and_decode(&sb, &in, c->type);
+	if (c->error == NULL) {
+		ck_assert_msg(r == 0, "case %d: %s", _i, in.error);
+	} else {
+		ck_assert_msg(r == -EBADMSG, "case %d: %d", _i, r);
+		ck_assert_msg(strcmp(in.error, c->error) == 0, "case %d: \"%s\"", _i, in.error);
+	}
+	msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+START_TEST(test_exec_cwd_limit)
+{
+	char *cwd_ok = repeat('d', BRIG_PATH_LEN);
+	char *cwd_long = repeat('d', BRIG_PATH_LEN + 1);
+	static const char *const argv[] = { "ls" };
+	struct msg_exec exec;
+	struct msg_worker_exec worker_exec;
+	msgpack_sbuffer sb;
+	struct msg_in in;
+
+	pack_body(&sb, MSG_EXEC, "usllsbul", (uint64_t)1, "exec", (size_t)1, argv, NULL,
+		  (size_t)0, NULL, NULL, cwd_ok, (size_t)0, "", (uint64_t)0, (size_t)0, NULL, NULL);
+	ck_assert_int_eq(msg_open(&in, (const uint8_t *)sb.data, sb.size), MSG_EXEC);
+	ck_assert_int_eq(msg_decode_exec(&in, 0, &exec), 0);
+	ck_assert_uint_eq(strlen(exec.cwd), BRIG_PATH_LEN);
+	msg_close(&in);
+	msgpack_sbuffer_destroy(&sb);
+
+	pack_body(&sb, MSG_EXEC, "usllsbul", (uint64_t)1, "exec", (size_t)1, argv, NULL,
+		  (size_t)0, NULL, NULL, cwd_long, (size_t)0, "", (uint64_t)0, (size_t)0, NULL, NULL);
+	ck_assert_int_eq(decode_body(&sb, &in, 0), -EBADMSG);
+	ck_assert_str_eq(in.error, "EXEC field 'cwd': 257 bytes exceeds the limit of 256");
+	msgpack_sbuffer_destroy(&sb);
+
+	pack_body(&sb, MSG_EXEC, "usllSbul", (uint64_t)1, "exec", (size_t)1, argv, NULL,
+		  (size_t)0, NULL, NULL, (size_t)4, "/t\0p", (size_t)0, "", (uint64_t)0, (size_t)0,
+		  NULL, NULL);
+	ck_assert_int_eq(decode_body(&sb, &in, 0), -EBADMSG);
+	ck_assert_str_eq(in.error, "EXEC field 'cwd': contains a NUL byte");
+	msgpack_sbuffer_destroy(&sb);
+
+	pack_body(&sb, MSG_WORKER_EXEC, "llsbl", (size_t)1, argv, NULL, (size_t)0, NULL, NULL,
+		  cwd_long, (size_t)0, "", (size_t)0, NULL, NULL);
+	ck_assert_int_eq(decode_body(&sb, &in, 0), -EBADMSG);
+	ck_assert_str_eq(in.error, "WORKER_EXEC field 'cwd': 257 bytes exceeds the limit of 256");
+	msgpack_sbuffer_destroy(&sb);
+
+	pack_body(&sb, MSG_WORKER_EXEC, "llsbl", (size_t)1, argv, NULL, (size_t)0, NULL, NULL,
+		  cwd_ok, (size_t)0, "", (size_t)0, NULL, NULL);
+	ck_assert_int_eq(msg_open(&in, (const uint8_t *)sb.data, sb.size), MSG_WORKER_EXEC);
+	ck_assert_int_eq(msg_decode_worker_exec(&in, 0, &worker_exec), 0);
+	ck_assert_str_eq(worker_exec.cwd, cwd_ok);
+	msg_close(&in);
+	msgpack_sbuffer_destroy(&sb);
+
+	free(cwd_ok);
+	free(cwd_long);
+}
+END_TEST
+
+/* OUTPUT and WORKER_OUTPUT carry stream 1 or 2, nothing else. */
+START_TEST(test_output_stream_values)
+{
+	static const uint64_t streams[] = { 0, 1, 2, 3, 255, UINT32_MAX };
+	struct msg_output output;
+	struct msg_worker_output worker_output;
+	char expected[128];
+	msgpack_sbuffer sb;
+	struct msg_in in;
+	size_t i;
+	bool valid;
+
+	for (i = 0; i < sizeof(streams) / sizeof(streams[0]); i++) {
+		valid = streams[i] == BRIG_STREAM_STDOUT || streams[i] == BRIG_STREAM_STDERR;
+
+		pack_body(&sb, MSG_OUTPUT, "uuub", (uint64_t)1, (uint64_t)0, streams[i], (size_t)2,
+			  "ok");
+		ck_assert_int_eq(msg_open(&in, (const uint8_t *)sb.data, sb.size), MSG_OUTPUT);
+		memset(&output, 0x5a, sizeof(output));
+		if (valid) {
+			ck_assert_int_eq(msg_decode_output(&in, 2, &output), 0);
+			ck_assert_uint_eq(output.stream, streams[i]);
+		} else {
+			ck_assert_int_eq(msg_decode_output(&in, 2, &output), -EBADMSG);
+			snprintf(expected, sizeof(expected), "OUTPUT field 'stream': %" PRIu64
+				 " is neither 1 (stdout) nor 2 (stderr)", streams[i]);
+			ck_assert_str_eq(in.error, expected);
+			/* and nothing was written on failure */
+			ck_assert_uint_eq(output.job_id, 0x5a5a5a5a);
+		}
+		msg_close(&in);
+		msgpack_sbuffer_destroy(&sb);
+
+		pack_body(&sb, MSG_WORKER_OUTPUT, "ub", streams[i], (size_t)2, "ok");
+		ck_assert_int_eq(msg_open(&in, (const uint8_t *)sb.data, sb.size),
+				 MSG_WORKER_OUTPUT);
+		if (valid) {
+			ck_assert_int_eq(msg_decode_worker_output(&in, 2, &worker_output), 0);
+			ck_assert_uint_eq(worker_output.stream, streams[i]);
+		} else {
+			ck_assert_int_eq(msg_decode_worker_output(&in, 2, &worker_output), -EBADMSG);
+			snprintf(expected, sizeof(expected), "WORKER_OUTPUT field 'stream': %" PRIu64
+				 " is neither 1 nor 2", streams[i]);
+			ck_assert_str_eq(in.error, expected);
+		}
+		msg_close(&in);
+		msgpack_sbuffer_destroy(&sb);
+	}
+
+	/* the data is bin, not str, and bounded by the limit */
+	pack_body(&sb, MSG_OUTPUT, "uuus", (uint64_t)1, (uint64_t)0, (uint64_t)1, "text");
+	ck_assert_int_eq(decode_body(&sb, &in, 100), -EBADMSG);
+	ck_assert_str_eq(in.error, "OUTPUT field 'data': expected bin, got str");
+	msgpack_sbuffer_destroy(&sb);
+	pack_body(&sb, MSG_OUTPUT, "uuub", (uint64_t)1, (uint64_t)0, (uint64_t)2, (size_t)5,
+		  "12345");
+	ck_assert_int_eq(decode_body(&sb, &in, 4), -EBADMSG);
+	ck_assert_str_eq(in.error, "OUTPUT field 'data': 5 bytes exceeds the limit of 4");
+	msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+START_TEST(test_strv_get)
+{
+	static const char *const argv[] = { "", "abc", "0123456789" };
+	struct msg_exec m = { .job_id = 1, .argv = { argv, 3, NULL } };
+	struct msg_strv undecoded = { argv, 3, NULL };
+	struct msg_exec out;
+	msgpack_sbuffer sb;
+	struct msg_in in;
+	char buf[11];
+
+	msgpack_sbuffer_init(&sb);
+	ck_assert_int_eq(msg_pack_exec(&sb, &m), 0);
+	open_only_frame(&sb, &in, MSG_EXEC);
+	ck_assert_int_eq(msg_decode_exec(&in, 0, &out), 0);
+	ck_assert_int_eq(msg_strv_get(&out.argv, 0, buf, 1), 0);
+	ck_assert_str_eq(buf, "");
+	/* exactly the entry and its NUL */
+	ck_assert_int_eq(msg_strv_get(&out.argv, 2, buf, 11), 0);
+	ck_assert_str_eq(buf, "0123456789");
+	memset(buf, 'z', sizeof(buf));
+	ck_assert_int_eq(msg_strv_get(&out.argv, 2, buf, 10), -ENOSPC);
+	ck_assert_int_eq(msg_strv_get(&out.argv, 1, buf, 0), -ENOSPC);
+	ck_assert_int_eq(msg_strv_get(&out.argv, 3, buf, sizeof(buf)), -EINVAL);
+	ck_assert_int_eq(msg_strv_get(&out.argv, SIZE_MAX, buf, sizeof(buf)), -EINVAL);
+	ck_assert_int_eq(msg_strv_get(&out.env, 0, buf, sizeof(buf)), -EINVAL);
+	/* a list built for packing has no decoded array to read from */
+	ck_assert_int_eq(msg_strv_get(&undecoded, 0, buf, sizeof(buf)), -EINVAL);
+	msg_close(&in);
+	msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
 /* ---- msg_open ---- */
 
 START_TEST(test_open_refuses_non_messages)
@@ -1484,7 +2190,9 @@ START_TEST(test_open_refuses_non_messages)
 		    "message type: expected positive int, got array"),
 		BAD("type 0", "\x91\x00", "unknown message type 0"),
 		BAD("type 0x03", "\x91\x03", "unknown message type 3"),
-		BAD("type 0x12", "\x91\x12", "unknown message type 18"),
+		BAD("type 0x13", "\x91\x13", "unknown message type 19"),
+		BAD("type 0x23", "\x91\x23", "unknown message type 35"),
+		BAD("type 0x48", "\x91\x48", "unknown message type 72"),
 		BAD("type 0x56", "\x91\x56", "unknown message type 86"),
 		BAD("type 2^32+1", "\x91\xcf\x00\x00\x00\x01\x00\x00\x00\x01",
 		    "unknown message type 4294967297"),
@@ -1696,6 +2404,146 @@ START_TEST(test_pack_refuses_what_decoders_refuse)
 	ck_assert_uint_eq(sb.size, 2 * before);
 	free(long_message);
 	msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+/* What the list decoders refuse, the packers refuse too, before writing anything. */
+START_TEST(test_pack_refuses_bad_lists)
+{
+	static const char *const one[] = { "true" };
+	static const char *const with_null[] = { "a", NULL };
+	struct strv_fixture many_args = make_strv(BRIG_ARGV_MAX + 1, "a", 0);
+	struct strv_fixture long_arg = make_strv(2, "a", BRIG_ARG_LEN + 1);
+	struct strv_fixture many_desc = make_strv(BRIG_DESCRIPTORS_MAX + 1, "ro=/", 0);
+	struct strv_fixture long_desc = make_strv(1, "ro=/", BRIG_DESCRIPTOR_LEN + 1);
+	struct msg_exec exec;
+	struct msg_worker_exec worker_exec;
+	struct msg_submit submit = { .job_id = 1, .handler = "echo" };
+	struct msg_worker_job worker_job = { .handler = "echo" };
+	struct msg_output output = { .job_id = 1, .data = (const uint8_t *)"x", .len = 1 };
+	struct msg_worker_output worker_output = { .data = (const uint8_t *)"x", .len = 1 };
+	msgpack_sbuffer sb;
+	size_t before;
+
+	msgpack_sbuffer_init(&sb);
+	ck_assert_int_eq(msg_pack_worker_ready(&sb), 0);
+	before = sb.size;
+
+#define REFUSED(call, err) do { \
+		ck_assert_int_eq(call, err); \
+		ck_assert_uint_eq(sb.size, before); \
+	} while (0)
+#define RESET_EXEC() do { \
+		memset(&exec, 0, sizeof(exec)); \
+		exec.argv.v = one; \
+		exec.argv.count = 1; \
+		memset(&worker_exec, 0, sizeof(worker_exec)); \
+		worker_exec.argv.v = one; \
+		worker_exec.argv.count = 1; \
+	} while (0)
+
+	RESET_EXEC();
+	ck_assert_int_eq(msg_pack_exec(&sb, &exec), 0);
+	ck_assert_int_eq(msg_pack_worker_exec(&sb, &worker_exec), 0);
+	sb.size = before;
+
+	/* no argv at all */
+	exec.argv.count = 0;
+	worker_exec.argv.count = 0;
+	REFUSED(msg_pack_exec(&sb, &exec), -EINVAL);
+	REFUSED(msg_pack_worker_exec(&sb, &worker_exec), -EINVAL);
+	exec.argv.v = NULL;
+	REFUSED(msg_pack_exec(&sb, &exec), -EINVAL);
+
+	/* a count without a vector, or a NULL entry */
+	RESET_EXEC();
+	exec.argv.v = NULL;
+	worker_exec.argv.v = NULL;
+	REFUSED(msg_pack_exec(&sb, &exec), -EINVAL);
+	REFUSED(msg_pack_worker_exec(&sb, &worker_exec), -EINVAL);
+	RESET_EXEC();
+	exec.env.v = with_null;
+	exec.env.count = 2;
+	REFUSED(msg_pack_exec(&sb, &exec), -EINVAL);
+	RESET_EXEC();
+	exec.descriptors.count = 1;
+	REFUSED(msg_pack_exec(&sb, &exec), -EINVAL);
+
+	/* too many entries, or one too long */
+	RESET_EXEC();
+	exec.argv = strv_of(&many_args);
+	worker_exec.argv = strv_of(&many_args);
+	REFUSED(msg_pack_exec(&sb, &exec), -EMSGSIZE);
+	REFUSED(msg_pack_worker_exec(&sb, &worker_exec), -EMSGSIZE);
+	RESET_EXEC();
+	exec.env = strv_of(&many_args);
+	worker_exec.env = strv_of(&many_args);
+	REFUSED(msg_pack_exec(&sb, &exec), -EMSGSIZE);
+	REFUSED(msg_pack_worker_exec(&sb, &worker_exec), -EMSGSIZE);
+	RESET_EXEC();
+	exec.argv = strv_of(&long_arg);
+	worker_exec.env = strv_of(&long_arg);
+	REFUSED(msg_pack_exec(&sb, &exec), -EMSGSIZE);
+	REFUSED(msg_pack_worker_exec(&sb, &worker_exec), -EMSGSIZE);
+	RESET_EXEC();
+	exec.descriptors = strv_of(&many_desc);
+	worker_exec.descriptors = strv_of(&long_desc);
+	REFUSED(msg_pack_exec(&sb, &exec), -EMSGSIZE);
+	REFUSED(msg_pack_worker_exec(&sb, &worker_exec), -EMSGSIZE);
+
+	/* a cwd filling its buffer with no terminator */
+	RESET_EXEC();
+	memset(exec.cwd, '/', sizeof(exec.cwd));
+	memset(worker_exec.cwd, '/', sizeof(worker_exec.cwd));
+	REFUSED(msg_pack_exec(&sb, &exec), -EMSGSIZE);
+	REFUSED(msg_pack_worker_exec(&sb, &worker_exec), -EMSGSIZE);
+
+	/* stdin: NULL with a length */
+	RESET_EXEC();
+	exec.stdin_len = 1;
+	worker_exec.stdin_len = 1;
+	REFUSED(msg_pack_exec(&sb, &exec), -EINVAL);
+	REFUSED(msg_pack_worker_exec(&sb, &worker_exec), -EINVAL);
+
+	/* SUBMIT and WORKER_JOB descriptors */
+	submit.descriptors = strv_of(&many_desc);
+	worker_job.descriptors = strv_of(&many_desc);
+	REFUSED(msg_pack_submit(&sb, &submit), -EMSGSIZE);
+	REFUSED(msg_pack_worker_job(&sb, &worker_job), -EMSGSIZE);
+	submit.descriptors = strv_of(&long_desc);
+	worker_job.descriptors = strv_of(&long_desc);
+	REFUSED(msg_pack_submit(&sb, &submit), -EMSGSIZE);
+	REFUSED(msg_pack_worker_job(&sb, &worker_job), -EMSGSIZE);
+	submit.descriptors.v = NULL;
+	worker_job.descriptors.v = NULL;
+	REFUSED(msg_pack_submit(&sb, &submit), -EINVAL);
+	REFUSED(msg_pack_worker_job(&sb, &worker_job), -EINVAL);
+	submit.descriptors.count = 0;
+	ck_assert_int_eq(msg_pack_submit(&sb, &submit), 0);
+	sb.size = before;
+
+	/* streams other than 1 and 2 */
+	output.stream = 0;
+	worker_output.stream = 3;
+	REFUSED(msg_pack_output(&sb, &output), -EINVAL);
+	REFUSED(msg_pack_worker_output(&sb, &worker_output), -EINVAL);
+	output.stream = 3;
+	worker_output.stream = 0;
+	REFUSED(msg_pack_output(&sb, &output), -EINVAL);
+	REFUSED(msg_pack_worker_output(&sb, &worker_output), -EINVAL);
+	output.stream = BRIG_STREAM_STDERR;
+	output.data = NULL;
+	REFUSED(msg_pack_output(&sb, &output), -EINVAL);
+#undef RESET_EXEC
+#undef REFUSED
+
+	ck_assert_int_eq(msg_pack_worker_ready(&sb), 0);
+	ck_assert_uint_eq(sb.size, 2 * before);
+	msgpack_sbuffer_destroy(&sb);
+	free_strv(&many_args);
+	free_strv(&long_arg);
+	free_strv(&many_desc);
+	free_strv(&long_desc);
 }
 END_TEST
 
@@ -1916,23 +2764,41 @@ static uint32_t rng_below(uint32_t n)
 static size_t pack_all_messages(msgpack_sbuffer *bodies, size_t *starts, size_t max)
 {
 	static const uint8_t input[] = "GIF89a\x01\x00\x01\x00";
+	static const char *const descriptors[] = { "ro=/srv", "rlimit_as=16M" };
+	static const char *const argv[] = { "/bin/cat", "-" };
+	static const char *const env[] = { "LANG=C" };
 	msgpack_sbuffer backing;
 	msgpack_unpacked item;
 	struct msg_hello hello = { .version = 1, .client = "client" };
 	struct msg_welcome welcome = { .version = 1, .server = "brigd", .max_frame = 1 << 20,
 				       .max_input = 1 << 19, .max_jobs = 16 };
 	struct msg_submit submit = { .job_id = 3, .handler = "magic", .profile = "p",
-				     .input = input, .input_len = sizeof(input), .timeout_ms = 5 };
+				     .input = input, .input_len = sizeof(input), .timeout_ms = 5,
+				     .descriptors = { descriptors, 2, NULL } };
 	struct msg_cancel cancel = { .job_id = 3 };
+	struct msg_exec exec = { .job_id = 4, .profile = "exec", .argv = { argv, 2, NULL },
+				 .env = { env, 1, NULL }, .cwd = "/tmp", .stdin_data = input,
+				 .stdin_len = sizeof(input), .timeout_ms = 100,
+				 .descriptors = { descriptors, 2, NULL } };
+	struct msg_output output = { .job_id = 4, .seq = 2, .stream = BRIG_STREAM_STDERR,
+				     .data = input, .len = 6 };
 	struct msg_item item_msg = { .job_id = 3, .seq = 1 };
 	struct msg_final final = { .job_id = 3, .outcome = 2, .code = -11, .message = "SIGSEGV",
 				   .usage = { 1, 2, 3 } };
 	struct msg_error error = { .has_job = true, .job_id = 3, .code = 6, .message = "busy" };
 	struct msg_worker_job worker_job = { .handler = "magic", .input = input,
-					     .input_len = sizeof(input) };
+					     .input_len = sizeof(input),
+					     .descriptors = { descriptors, 1, NULL } };
 	struct msg_worker_item worker_item;
 	struct msg_worker_done worker_done = { .status = 1, .message = "bad", .cpu_us = 1,
 					       .maxrss_kib = 2 };
+	struct msg_worker_violation violation = { .syscall = 41 };
+	struct msg_worker_exec worker_exec = { .argv = { argv, 2, NULL }, .env = { env, 1, NULL },
+					       .cwd = "", .stdin_data = input, .stdin_len = 3,
+					       .descriptors = { descriptors, 2, NULL } };
+	struct msg_worker_output worker_output = { .stream = BRIG_STREAM_STDOUT, .data = input,
+						   .len = sizeof(input) };
+	struct msg_worker_exit worker_exit = { .wait_status = 0x100 };
 	struct msg_zygote_ready zygote_ready;
 	struct msg_zygote_spawn spawn = { .worker_id = 1, .profile = 0 };
 	struct msg_zygote_spawned spawned = { .worker_id = 1, .pid = 1234 };
@@ -1959,13 +2825,19 @@ static size_t pack_all_messages(msgpack_sbuffer *bodies, size_t *starts, size_t 
 	ADD(msg_pack_welcome(bodies, &welcome));
 	ADD(msg_pack_submit(bodies, &submit));
 	ADD(msg_pack_cancel(bodies, &cancel));
+	ADD(msg_pack_exec(bodies, &exec));
 	ADD(msg_pack_item(bodies, &item_msg));
 	ADD(msg_pack_final(bodies, &final));
+	ADD(msg_pack_output(bodies, &output));
 	ADD(msg_pack_error(bodies, &error));
 	ADD(msg_pack_worker_ready(bodies));
 	ADD(msg_pack_worker_job(bodies, &worker_job));
 	ADD(msg_pack_worker_item(bodies, &worker_item));
 	ADD(msg_pack_worker_done(bodies, &worker_done));
+	ADD(msg_pack_worker_violation(bodies, &violation));
+	ADD(msg_pack_worker_exec(bodies, &worker_exec));
+	ADD(msg_pack_worker_output(bodies, &worker_output));
+	ADD(msg_pack_worker_exit(bodies, &worker_exit));
 	ADD(msg_pack_zygote_ready(bodies, &zygote_ready));
 	ADD(msg_pack_zygote_spawn(bodies, &spawn));
 	ADD(msg_pack_zygote_spawned(bodies, &spawned));
@@ -2100,14 +2972,23 @@ static Suite *msg_suite(void)
 	tcase_add_loop_test(tc, test_round_trip_welcome, 0, 2);
 	tcase_add_test(tc, test_round_trip_submit);
 	tcase_add_test(tc, test_round_trip_submit_empty_input);
+	tcase_add_test(tc, test_round_trip_submit_descriptors_at_limits);
+	tcase_add_test(tc, test_round_trip_exec);
+	tcase_add_test(tc, test_round_trip_exec_minimal);
+	tcase_add_test(tc, test_round_trip_exec_at_limits);
+	tcase_add_loop_test(tc, test_round_trip_output, 0, 3);
 	tcase_add_test(tc, test_round_trip_cancel);
 	tcase_add_test(tc, test_round_trip_item);
 	tcase_add_test(tc, test_round_trip_final);
 	tcase_add_loop_test(tc, test_round_trip_error, 0, 2);
 	tcase_add_test(tc, test_round_trip_worker_ready);
-	tcase_add_test(tc, test_round_trip_worker_job);
+	tcase_add_loop_test(tc, test_round_trip_worker_job, 0, 2);
 	tcase_add_test(tc, test_round_trip_worker_item);
 	tcase_add_test(tc, test_round_trip_worker_done);
+	tcase_add_test(tc, test_round_trip_worker_violation);
+	tcase_add_test(tc, test_round_trip_worker_exec);
+	tcase_add_loop_test(tc, test_round_trip_worker_output, 0, 2);
+	tcase_add_test(tc, test_round_trip_worker_exit);
 	tcase_add_test(tc, test_round_trip_zygote_ready);
 	tcase_add_test(tc, test_round_trip_zygote_spawn);
 	tcase_add_test(tc, test_round_trip_zygote_spawned);
@@ -2138,6 +3019,10 @@ static Suite *msg_suite(void)
 	tcase_add_test(tc, test_final_outcome_range);
 	tcase_add_test(tc, test_inner_array_sizes);
 	tcase_add_test(tc, test_name_lists);
+	tcase_add_loop_test(tc, test_str_lists, 0, N_LIST_CASES);
+	tcase_add_test(tc, test_exec_cwd_limit);
+	tcase_add_test(tc, test_output_stream_values);
+	tcase_add_test(tc, test_strv_get);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("open");
@@ -2149,6 +3034,7 @@ static Suite *msg_suite(void)
 	tc = tcase_create("pack");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_pack_refuses_what_decoders_refuse);
+	tcase_add_test(tc, test_pack_refuses_bad_lists);
 	tcase_add_test(tc, test_pack_large_input);
 	tcase_add_test(tc, test_begin_finish);
 	suite_add_tcase(s, tc);

@@ -1,0 +1,78 @@
+/*
+ * brigd's configuration: the built-in defaults, and brigd.conf (INI, parsed
+ * with libinih).  Library code: returns 0 or -errno and writes the reason,
+ * naming the file and line, into the caller's buffer.
+ */
+#ifndef BRIG_DAEMON_CONFIG_H
+#define BRIG_DAEMON_CONFIG_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "spec.h"
+#include "wire.h"
+
+#define BRIG_MAX_PROFILES 64
+#define BRIG_MAX_POOL_SIZE 256
+#define BRIG_MAX_POLICY_IDS 64
+#define BRIG_MAX_PROFILE_HANDLERS 64
+
+struct profile_config {
+	char name[BRIG_NAME_MAX + 1];
+	unsigned pool_size;             /* warm workers kept ready */
+	uint32_t timeout_ms;            /* default wall-clock limit per job */
+	uint32_t max_timeout_ms;        /* what a request may ask for at most */
+	uint64_t max_output;            /* item bytes per job */
+	struct spec spec;               /* the sandbox, validated at load */
+
+	/* Client policy: who may use this profile, and for which handlers. */
+	bool allow_any_user;            /* allow_users = * */
+	uint32_t allow_uids[BRIG_MAX_POLICY_IDS];
+	size_t allow_uid_count;
+	uint32_t allow_gids[BRIG_MAX_POLICY_IDS];
+	size_t allow_gid_count;
+	char handlers[BRIG_MAX_PROFILE_HANDLERS][BRIG_NAME_MAX + 1];
+	size_t handler_count;           /* 0: every handler */
+	bool allow_exec;                /* exec jobs (programs) allowed */
+};
+
+struct config {
+	char socket_path[PATH_MAX];
+	mode_t socket_mode;
+	char handler_dir[PATH_MAX];
+	uint32_t max_frame;
+	uint32_t max_input;             /* derived: max_frame - BRIG_SUBMIT_OVERHEAD */
+	uint32_t max_jobs_per_client;   /* jobs in flight on one connection */
+	uint32_t max_clients;
+	uint32_t max_queued_jobs;       /* jobs waiting for a worker, all clients */
+	uint64_t max_client_backlog;    /* bytes queued to one slow client */
+	uint32_t shutdown_timeout_ms;   /* SIGTERM: how long running jobs may go on */
+	int log_level;                  /* enum log_level */
+	size_t default_profile;
+	size_t profile_count;
+	struct profile_config profiles[BRIG_MAX_PROFILES];
+};
+
+/* The strictest sensible configuration; never fails. */
+void config_set_defaults(struct config *cfg);
+/*
+ * Load path over the defaults.  Unknown sections and keys, bad numbers,
+ * uid/gid 0 and duplicate profiles are errors.  *out is the caller's
+ * (free()).  Returns 0 or -EINVAL / -ENOENT / -ENOMEM.
+ */
+int config_load(const char *path, struct config **out, char *err, size_t err_size);
+/* Index of the named profile, or -1. */
+int config_find_profile(const struct config *cfg, const char *name);
+
+/*
+ * Client policy.  A client (uid, gid, supplementary groups) may use the
+ * profile if it is root, or allow_users names its uid (or is *), or
+ * allow_groups names one of its groups; and the handler must be listed
+ * (or the list empty).  Returns true if allowed; else writes why.
+ */
+bool config_profile_allows(const struct profile_config *p, uid_t uid, const gid_t *groups,
+			   size_t group_count, const char *handler, char *why, size_t why_size);
+
+#endif
