@@ -1,12 +1,16 @@
 /*
  * brig: run one job in brigd from the shell, or list what it offers.
  *
- *     brig call [--socket PATH] [--profile NAME] [--timeout MS] HANDLER [FILE|-]
+ *     brig call [OPTIONS] HANDLER [FILE|-]
+ *     brig exec [OPTIONS] [--] COMMAND [ARG...]
  *     brig handlers [--socket PATH]
  *
  * `call` prints every item as one line of JSON as it arrives, then one line
- * for the final status, so that a script can stream it through jq.  The
- * exit status says how the job ended (see usage()).
+ * for the final status, so that a script can stream it through jq.  `exec`
+ * passes the program's stdout and stderr through as raw bytes, as they
+ * arrive, and exits with the program's exit status, so that it can stand in
+ * for the program in a pipeline.  The exit status says how the job ended
+ * (see usage()).
  */
 
 #include <errno.h>
@@ -47,26 +51,52 @@ enum {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: brig call [--socket PATH] [--profile NAME] [--timeout MS] HANDLER [FILE|-]\n"
+		"Usage: brig call [OPTIONS] HANDLER [FILE|-]\n"
+		"       brig exec [OPTIONS] [--] COMMAND [ARG...]\n"
 		"       brig handlers [--socket PATH]\n"
 		"       brig --help | --version\n"
 		"\n"
 		"call      run HANDLER in the brig sandbox broker on the bytes of FILE\n"
 		"          (standard input if FILE is - or missing); print each result\n"
 		"          item, then the job's final status, as one JSON object per line\n"
+		"exec      run COMMAND in the sandbox; its stdout and stderr are passed\n"
+		"          through as they arrive\n"
 		"handlers  list the handlers and profiles that brigd offers\n"
 		"\n"
-		"Options:\n"
+		"Options of call and exec:\n"
 		"  -s, --socket PATH   brigd's socket (default: $BRIG_SOCKET, else %s)\n"
-		"  -p, --profile NAME  sandbox profile (default: the server's default)\n"
+		"  -p, --profile NAME  sandbox profile (default: call, the server's default;\n"
+		"                      exec, \"exec\")\n"
 		"  -t, --timeout MS    wall-clock limit in milliseconds (default: the profile's)\n"
+		"  -d, --desc KEY=VALUE\n"
+		"                      add a descriptor that narrows the profile, such as\n"
+		"                      rlimit_as=64M or seccomp_deny=socket (repeatable)\n"
+		"\n"
+		"Options of exec only:\n"
+		"      --ro PATH       allow reading PATH (descriptor ro=PATH; repeatable)\n"
+		"      --rw PATH       allow writing PATH (descriptor rw=PATH; repeatable)\n"
+		"      --net-connect PORT\n"
+		"                      allow TCP connections to PORT (connect=PORT; repeatable)\n"
+		"  -e, --env NAME=VALUE\n"
+		"                      set an environment variable; the program gets only\n"
+		"                      these (repeatable)\n"
+		"  -C, --cwd DIR       working directory inside the sandbox (default: /)\n"
+		"  -i, --stdin FILE    the program's standard input: FILE, or - for ours\n"
+		"                      (default: empty)\n"
+		"  -v, --verbose       print the final status as JSON on stderr, after \"brig: \"\n"
+		"\n"
+		"Descriptors only narrow the profile: --ro, --rw and --net-connect must lie\n"
+		"within what the profile grants, and paths must be ones you can reach.\n"
+		"\n"
 		"  -h, --help          show this help\n"
 		"  -V, --version       show the version\n"
 		"\n"
-		"Exit status: 0 ok, 1 the handler reported an error, 2 the job ended\n"
+		"Exit status of call: 0 ok, 1 the handler reported an error, 2 the job ended\n"
 		"abnormally (crashed, timeout, a limit, violation, cancelled), 3 broker\n"
 		"error or job rejected, 64 usage error, 66 cannot read the input,\n"
-		"69 cannot connect to brigd, 74 cannot write the output.\n",
+		"69 cannot connect to brigd, 74 cannot write the output.\n"
+		"Exit status of exec: the program's, when it exited; 128+N when signal N\n"
+		"killed it; otherwise as for call (2, 3, 64, 66, 69, 74).\n",
 		BRIG_DEFAULT_SOCKET);
 }
 
@@ -162,6 +192,58 @@ static int exit_status_for(int outcome)
 	default:
 		return EXIT_BROKER;     /* BROKER_ERROR, REJECTED, anything newer */
 	}
+}
+
+/* ---- lists of strings from the command line ---- */
+
+struct strvec {
+	char **v;
+	size_t count;
+};
+
+static int strvec_push(struct strvec *l, const char *prefix, const char *text)
+{
+	char **grown = realloc(l->v, (l->count + 1) * sizeof(*l->v));
+	char *entry;
+
+	if (!grown)
+		return -ENOMEM;
+	l->v = grown;
+	if (asprintf(&entry, "%s%s", prefix, text) < 0)
+		return -ENOMEM;
+	l->v[l->count++] = entry;
+	return 0;
+}
+
+static void strvec_free(struct strvec *l)
+{
+	for (size_t i = 0; i < l->count; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->count = 0;
+}
+
+/*
+ * Descriptors are checked by brigd against the profile; here only their
+ * shape, so that a typo is a usage error before anything connects.
+ */
+static int check_descriptors(const struct strvec *d)
+{
+	const char *eq;
+
+	if (d->count > BRIG_MAX_DESCRIPTORS)
+		return usage_error("too many descriptors: %zu, at most %d", d->count,
+				   BRIG_MAX_DESCRIPTORS);
+	for (size_t i = 0; i < d->count; i++) {
+		eq = strchr(d->v[i], '=');
+		if (!eq || eq == d->v[i])
+			return usage_error("descriptor '%s' is not KEY=VALUE", d->v[i]);
+		if (strlen(d->v[i]) > BRIG_MAX_DESCRIPTOR_LEN)
+			return usage_error("descriptor '%.40s...' is longer than %d bytes", d->v[i],
+					   BRIG_MAX_DESCRIPTOR_LEN);
+	}
+	return 0;
 }
 
 /* ---- input ---- */
@@ -279,25 +361,32 @@ static void call_on_item(void *arg, uint32_t job_id, uint32_t seq, const msgpack
 	output_check(call, job_id);
 }
 
+/* The final status as one line of JSON. */
+static void print_status(FILE *out, uint32_t job_id, const struct brig_status *st)
+{
+	const char *message = st->message ? st->message : "";
+
+	fprintf(out, "{\"job\":%" PRIu32 ",\"outcome\":", job_id);
+	json_print_string(out, brig_outcome_string(st->outcome),
+			  strlen(brig_outcome_string(st->outcome)));
+	fprintf(out, ",\"code\":%" PRId64, st->code);
+	if (st->outcome == BRIG_REJECTED)
+		fprintf(out, ",\"error\":\"%s\"", error_code_name(st->error_code));
+	fputs(",\"message\":", out);
+	json_print_string(out, message, strlen(message));
+	fprintf(out, ",\"wall_us\":%" PRIu64 ",\"cpu_us\":%" PRIu64 ",\"maxrss_kib\":%" PRIu64
+		"}\n", st->wall_us, st->cpu_us, st->maxrss_kib);
+}
+
 static void call_on_final(void *arg, uint32_t job_id, const struct brig_status *st)
 {
 	struct call *call = arg;
-	const char *message = st->message ? st->message : "";
 
 	call->got_final = true;
 	call->outcome = st->outcome;
 	if (call->output_failed)
 		return;
-	printf("{\"job\":%" PRIu32 ",\"outcome\":", job_id);
-	json_print_string(stdout, brig_outcome_string(st->outcome),
-			  strlen(brig_outcome_string(st->outcome)));
-	printf(",\"code\":%" PRId64, st->code);
-	if (st->outcome == BRIG_REJECTED)
-		printf(",\"error\":\"%s\"", error_code_name(st->error_code));
-	fputs(",\"message\":", stdout);
-	json_print_string(stdout, message, strlen(message));
-	printf(",\"wall_us\":%" PRIu64 ",\"cpu_us\":%" PRIu64 ",\"maxrss_kib\":%" PRIu64 "}\n",
-	       st->wall_us, st->cpu_us, st->maxrss_kib);
+	print_status(stdout, job_id, st);
 	output_check(call, job_id);
 }
 
@@ -322,11 +411,13 @@ static int cmd_call(int argc, char *argv[])
 		{ "socket", required_argument, NULL, 's' },
 		{ "profile", required_argument, NULL, 'p' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "desc", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *socket_option = NULL, *path;
 	struct brig_job job = { 0 };
+	struct strvec descriptors = { 0 };
 	struct call call = { 0 };
 	struct input in = { .fd = -1 };
 	char *data = NULL;
@@ -336,7 +427,7 @@ static int cmd_call(int argc, char *argv[])
 
 	optind = 0;     /* a full reset, for glibc and musl alike */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":s:p:t:h", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":s:p:t:d:h", options, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			socket_option = optarg;
@@ -345,27 +436,48 @@ static int cmd_call(int argc, char *argv[])
 			job.profile = optarg;
 			break;
 		case 't':
-			if (parse_timeout(optarg, &job.timeout_ms) < 0)
-				return usage_error("--timeout takes milliseconds, not '%s'", optarg);
+			if (parse_timeout(optarg, &job.timeout_ms) < 0) {
+				status = usage_error("--timeout takes milliseconds, not '%s'", optarg);
+				goto out;
+			}
+			break;
+		case 'd':
+			if (strvec_push(&descriptors, "", optarg) < 0) {
+				errorf("out of memory");
+				status = EXIT_BROKER;
+				goto out;
+			}
 			break;
 		case 'h':
 			usage(stdout);
-			return EXIT_JOB_OK;
+			status = EXIT_JOB_OK;
+			goto out;
 		default:
-			return option_error(c, argv);
+			status = option_error(c, argv);
+			goto out;
 		}
 	}
-	if (optind >= argc)
-		return usage_error("call: missing HANDLER");
-	if (argc - optind > 2)
-		return usage_error("call: too many arguments");
+	if (optind >= argc) {
+		status = usage_error("call: missing HANDLER");
+		goto out;
+	}
+	if (argc - optind > 2) {
+		status = usage_error("call: too many arguments");
+		goto out;
+	}
+	status = check_descriptors(&descriptors);
+	if (status != 0)
+		goto out;
 	job.handler = argv[optind];
+	job.descriptors = (const char *const *)descriptors.v;
+	job.descriptor_count = descriptors.count;
 
 	/* Open before connecting: a missing file is the likelier mistake. */
 	r = input_open(optind + 1 < argc ? argv[optind + 1] : NULL, &in);
 	if (r < 0) {
 		errorf("cannot open %s: %s", argv[optind + 1], strerror(-r));
-		return EXIT_NO_INPUT;
+		status = EXIT_NO_INPUT;
+		goto out;
 	}
 
 	path = socket_path(socket_option);
@@ -398,7 +510,7 @@ static int cmd_call(int argc, char *argv[])
 
 	r = brig_submit(call.client, &job, call_on_item, call_on_final, &call, &job_id);
 	if (r == -EINVAL) {
-		status = usage_error("invalid handler or profile name");
+		status = usage_error("invalid handler, profile or descriptor");
 		goto out;
 	}
 	if (r < 0) {
@@ -424,6 +536,301 @@ out:
 	free(data);
 	if (in.fd > STDIN_FILENO)
 		close(in.fd);
+	strvec_free(&descriptors);
+	return status;
+}
+
+/* ---- exec ---- */
+
+struct exec_run {
+	struct brig_client *client;
+	bool verbose;
+	bool got_final;
+	struct brig_status status;      /* message not kept */
+	bool output_failed;
+	int output_errno;
+};
+
+/*
+ * Raw bytes, flushed at once: the program's output should show up as it
+ * is produced, and stdout and stderr should interleave as they arrived.
+ */
+static void exec_on_output(void *arg, uint32_t job_id, uint32_t seq, int stream,
+			   const void *data, size_t len)
+{
+	struct exec_run *run = arg;
+	FILE *out = stream == BRIG_STDERR ? stderr : stdout;
+
+	(void)seq;
+	if (run->output_failed)
+		return;
+	if (len > 0)
+		fwrite(data, 1, len, out);
+	if (fflush(out) == 0 && !ferror(out))
+		return;
+	/* Nobody reads stdout any more (`| head`): stop the program.  A broken
+	 * stderr is not worth ending the job for. */
+	if (out == stdout) {
+		run->output_failed = true;
+		run->output_errno = errno;
+		brig_cancel(run->client, job_id);
+	}
+}
+
+static void exec_on_final(void *arg, uint32_t job_id, const struct brig_status *st)
+{
+	struct exec_run *run = arg;
+	const char *message = st->message && *st->message ? st->message : "no details";
+
+	run->got_final = true;
+	run->status = *st;
+	run->status.message = NULL;
+	if (run->output_failed)
+		return;
+	fflush(stdout);
+	if (run->verbose) {
+		fputs("brig: ", stderr);
+		print_status(stderr, job_id, st);
+	} else if (st->outcome == BRIG_REJECTED) {
+		fprintf(stderr, "brig: job rejected (%s): %s\n", error_code_name(st->error_code),
+			message);
+	} else if (st->outcome != BRIG_OK) {
+		/* The program's exit status says everything when it exited. */
+		fprintf(stderr, "brig: %s: %s\n", brig_outcome_string(st->outcome), message);
+	}
+	fflush(stderr);
+}
+
+static int exec_exit_status(const struct brig_status *st)
+{
+	switch (st->outcome) {
+	case BRIG_OK:
+		/* an exit status; anything else would be brigd's bug */
+		return st->code >= 0 && st->code <= 255 ? (int)st->code : EXIT_JOB_ABNORMAL;
+	case BRIG_CRASHED:
+		/* as a shell reports it */
+		return st->code > 0 && st->code < 128 ? 128 + (int)st->code : EXIT_JOB_ABNORMAL;
+	case BRIG_ERROR:
+	case BRIG_TIMEOUT:
+	case BRIG_CPU_LIMIT:
+	case BRIG_MEMORY_LIMIT:
+	case BRIG_PIDS_LIMIT:
+	case BRIG_OUTPUT_LIMIT:
+	case BRIG_VIOLATION:
+	case BRIG_CANCELLED:
+		return EXIT_JOB_ABNORMAL;
+	default:
+		return EXIT_BROKER;     /* BROKER_ERROR, REJECTED, anything newer */
+	}
+}
+
+static int parse_port(const char *text)
+{
+	unsigned long v;
+	char *end;
+
+	if (*text < '0' || *text > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno || *end || v == 0 || v > 65535)
+		return -EINVAL;
+	return (int)v;
+}
+
+enum {
+	OPT_RO = 256,
+	OPT_RW,
+	OPT_NET_CONNECT,
+};
+
+static int cmd_exec(int argc, char *argv[])
+{
+	static const struct option options[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "profile", required_argument, NULL, 'p' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "desc", required_argument, NULL, 'd' },
+		{ "ro", required_argument, NULL, OPT_RO },
+		{ "rw", required_argument, NULL, OPT_RW },
+		{ "net-connect", required_argument, NULL, OPT_NET_CONNECT },
+		{ "env", required_argument, NULL, 'e' },
+		{ "cwd", required_argument, NULL, 'C' },
+		{ "stdin", required_argument, NULL, 'i' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *socket_option = NULL, *stdin_path = NULL, *path, *eq;
+	struct brig_exec_job job = { .profile = "exec" };
+	struct strvec descriptors = { 0 }, env = { 0 };
+	struct exec_run run = { 0 };
+	struct input in = { .fd = -1 };
+	char *data = NULL;
+	size_t len = 0;
+	uint32_t limit, job_id;
+	int c, r = 0, status;
+
+	optind = 0;     /* a full reset, for glibc and musl alike */
+	opterr = 0;
+	/* '+': the first operand is the command; what follows is its own. */
+	while ((c = getopt_long(argc, argv, "+:s:p:t:d:e:C:i:vh", options, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			socket_option = optarg;
+			break;
+		case 'p':
+			job.profile = optarg;
+			break;
+		case 't':
+			if (parse_timeout(optarg, &job.timeout_ms) < 0) {
+				status = usage_error("--timeout takes milliseconds, not '%s'", optarg);
+				goto out;
+			}
+			break;
+		case 'd':
+			r = strvec_push(&descriptors, "", optarg);
+			break;
+		case OPT_RO:
+			r = strvec_push(&descriptors, "ro=", optarg);
+			break;
+		case OPT_RW:
+			r = strvec_push(&descriptors, "rw=", optarg);
+			break;
+		case OPT_NET_CONNECT:
+			if (parse_port(optarg) < 0) {
+				status = usage_error("--net-connect takes a TCP port 1..65535, not '%s'",
+						     optarg);
+				goto out;
+			}
+			r = strvec_push(&descriptors, "connect=", optarg);
+			break;
+		case 'e':
+			eq = strchr(optarg, '=');
+			if (!eq || eq == optarg) {
+				status = usage_error("--env takes NAME=VALUE, not '%s'", optarg);
+				goto out;
+			}
+			r = strvec_push(&env, "", optarg);
+			break;
+		case 'C':
+			job.cwd = optarg;
+			break;
+		case 'i':
+			stdin_path = optarg;
+			break;
+		case 'v':
+			run.verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			status = EXIT_JOB_OK;
+			goto out;
+		default:
+			status = option_error(c, argv);
+			goto out;
+		}
+		if (r < 0) {
+			errorf("out of memory");
+			status = EXIT_BROKER;
+			goto out;
+		}
+	}
+	if (optind >= argc) {
+		status = usage_error("exec: missing COMMAND");
+		goto out;
+	}
+	if ((size_t)(argc - optind) > BRIG_MAX_ARGS) {
+		status = usage_error("exec: %d arguments, at most %d", argc - optind, BRIG_MAX_ARGS);
+		goto out;
+	}
+	if (env.count > BRIG_MAX_ARGS) {
+		status = usage_error("exec: %zu --env variables, at most %d", env.count,
+				     BRIG_MAX_ARGS);
+		goto out;
+	}
+	if (job.cwd && strlen(job.cwd) > BRIG_MAX_CWD_LEN) {
+		status = usage_error("--cwd is longer than %d bytes", BRIG_MAX_CWD_LEN);
+		goto out;
+	}
+	status = check_descriptors(&descriptors);
+	if (status != 0)
+		goto out;
+	if (!*argv[optind]) {
+		status = usage_error("exec: the command is empty");
+		goto out;
+	}
+	job.argv = (const char *const *)&argv[optind];
+	job.argc = (size_t)(argc - optind);
+	job.env = (const char *const *)env.v;
+	job.envc = env.count;
+	job.descriptors = (const char *const *)descriptors.v;
+	job.descriptor_count = descriptors.count;
+
+	if (stdin_path) {
+		r = input_open(stdin_path, &in);
+		if (r < 0) {
+			errorf("cannot open %s: %s", stdin_path, strerror(-r));
+			status = EXIT_NO_INPUT;
+			goto out;
+		}
+	}
+
+	path = socket_path(socket_option);
+	r = brig_connect(path, CLIENT_NAME, &run.client);
+	if (r < 0) {
+		errorf("cannot connect to %s: %s", path, brig_strerror(r));
+		status = EXIT_UNAVAILABLE;
+		goto out;
+	}
+
+	if (stdin_path) {
+		limit = brig_server_max_input(run.client);
+		r = input_read(&in, limit, &data, &len);
+		if (r == -EFBIG) {
+			errorf("%s exceeds the server's input limit of %" PRIu32 " bytes", in.name,
+			       limit);
+			status = EXIT_NO_INPUT;
+			goto out;
+		}
+		if (r < 0) {
+			errorf("cannot read %s: %s", in.name, strerror(-r));
+			status = EXIT_NO_INPUT;
+			goto out;
+		}
+		job.stdin_data = data;
+		job.stdin_len = len;
+	}
+
+	r = brig_submit_exec(run.client, &job, exec_on_output, exec_on_final, &run, &job_id);
+	if (r == -EINVAL) {
+		status = usage_error("invalid profile, argument, variable or descriptor");
+		goto out;
+	}
+	if (r < 0) {
+		errorf("cannot submit the job: %s", brig_strerror(r));
+		status = EXIT_BROKER;
+		goto out;
+	}
+
+	r = brig_wait(run.client, job_id);
+	if (run.output_failed) {
+		if (run.output_errno != EPIPE)
+			errorf("cannot write the output: %s", strerror(run.output_errno));
+		status = EXIT_IO_ERROR;
+	} else if (run.got_final) {
+		status = exec_exit_status(&run.status);
+	} else {
+		errorf("waiting for the job: %s", brig_strerror(r));
+		status = EXIT_BROKER;
+	}
+out:
+	brig_close(run.client);
+	free(data);
+	if (in.fd > STDIN_FILENO)
+		close(in.fd);
+	strvec_free(&descriptors);
+	strvec_free(&env);
 	return status;
 }
 
@@ -509,6 +916,8 @@ int main(int argc, char *argv[])
 	argv += optind;
 	if (strcmp(command, "call") == 0)
 		return cmd_call(argc, argv);
+	if (strcmp(command, "exec") == 0)
+		return cmd_exec(argc, argv);
 	if (strcmp(command, "handlers") == 0)
 		return cmd_handlers(argc, argv);
 	return usage_error("unknown command '%s'", command);

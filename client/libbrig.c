@@ -64,6 +64,14 @@ SAME_OUTCOME(VIOLATION);
 SAME_OUTCOME(CANCELLED);
 SAME_OUTCOME(BROKER_ERROR);
 _Static_assert((int)BRIG_REJECTED > (int)BRIG_OUTCOME__MAX, "REJECTED must not collide with the wire");
+_Static_assert((int)BRIG_STDOUT == (int)BRIG_STREAM_STDOUT, "stream stdout");
+_Static_assert((int)BRIG_STDERR == (int)BRIG_STREAM_STDERR, "stream stderr");
+/* brig.h's request limits are the wire's. */
+_Static_assert(BRIG_MAX_DESCRIPTORS == BRIG_DESCRIPTORS_MAX, "descriptor count");
+_Static_assert(BRIG_MAX_DESCRIPTOR_LEN == BRIG_DESCRIPTOR_LEN, "descriptor length");
+_Static_assert(BRIG_MAX_ARGS == BRIG_ARGV_MAX, "argv count");
+_Static_assert(BRIG_MAX_ARG_LEN == BRIG_ARG_LEN, "argv entry length");
+_Static_assert(BRIG_MAX_CWD_LEN == BRIG_PATH_LEN, "cwd length");
 
 #define HANDSHAKE_TIMEOUT_MS 10000
 #define CLIENT_NAME_DEFAULT "libbrig"
@@ -84,7 +92,9 @@ _Static_assert((int)BRIG_REJECTED > (int)BRIG_OUTCOME__MAX, "REJECTED must not c
 struct job {
 	uint32_t id;
 	bool cancel_sent;
+	bool exec;                      /* gets OUTPUT, never ITEM; else the reverse */
 	brig_item_fn on_item;
+	brig_output_fn on_output;
 	brig_final_fn on_final;
 	void *arg;
 	struct job *bucket_next;
@@ -463,9 +473,39 @@ static int handle_item(struct brig_client *c, struct msg_in *in, char *why, size
 		snprintf(why, why_size, "ITEM for job %" PRIu32 " which is not in flight", m.job_id);
 		return -BRIG_EPROTO;
 	}
+	if (j->exec) {
+		snprintf(why, why_size, "ITEM for job %" PRIu32 ", which runs a program", m.job_id);
+		return -BRIG_EPROTO;
+	}
 	if (j->on_item)
 		j->on_item(j->arg, m.job_id, m.seq, m.item);
 	/* j may be gone now (the callback may have closed the connection). */
+	return 0;
+}
+
+static int handle_output(struct brig_client *c, struct msg_in *in, char *why, size_t why_size)
+{
+	struct msg_output m;
+	struct job *j;
+
+	/* The peer already bounds the frame; the chunk cannot exceed it. */
+	if (msg_decode_output(in, BRIG_FRAME_MAX_CEILING, &m) < 0) {
+		snprintf(why, why_size, "malformed OUTPUT: %s", in->error);
+		return -BRIG_EPROTO;
+	}
+	j = job_find(c, m.job_id);
+	if (!j) {
+		snprintf(why, why_size, "OUTPUT for job %" PRIu32 " which is not in flight",
+			 m.job_id);
+		return -BRIG_EPROTO;
+	}
+	if (!j->exec) {
+		snprintf(why, why_size, "OUTPUT for job %" PRIu32 ", which runs a handler", m.job_id);
+		return -BRIG_EPROTO;
+	}
+	if (j->on_output)
+		j->on_output(j->arg, m.job_id, m.seq, (int)m.stream, m.data, m.len);
+	/* j may be gone now, as after an item. */
 	return 0;
 }
 
@@ -551,6 +591,9 @@ static int client_on_frame(struct peer *p, const uint8_t *body, size_t len, void
 		switch (type) {
 		case MSG_ITEM:
 			r = handle_item(c, &in, why, sizeof(why));
+			break;
+		case MSG_OUTPUT:
+			r = handle_output(c, &in, why, sizeof(why));
 			break;
 		case MSG_FINAL:
 			r = handle_final(c, &in, why, sizeof(why));
@@ -801,12 +844,71 @@ static int copy_name(char *dst, size_t size, const char *name)
 	return 0;
 }
 
+/*
+ * A list of strings for the wire: at most max_count entries, each a
+ * string of at most max_len bytes.  need_equals: each must read
+ * "NAME=..." with a non-empty NAME (env, descriptors).
+ */
+static int check_strings(const char *const *v, size_t count, size_t max_count, size_t max_len,
+			 bool need_equals)
+{
+	size_t i, len;
+	const char *eq;
+
+	if (count > max_count || (count > 0 && !v))
+		return -EINVAL;
+	for (i = 0; i < count; i++) {
+		if (!v[i])
+			return -EINVAL;
+		len = strnlen(v[i], max_len + 1);
+		if (len > max_len)
+			return -EINVAL;
+		eq = need_equals ? memchr(v[i], '=', len) : NULL;
+		if (need_equals && (!eq || eq == v[i]))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Send one packed job frame (sb) and start tracking the job.  The checks
+ * that can fail come before anything is sent, so that a refused job
+ * leaves no trace.
+ */
+static int job_start(struct brig_client *c, msgpack_sbuffer *sb, uint32_t id, bool exec,
+		     brig_item_fn on_item, brig_output_fn on_output, brig_final_fn on_final,
+		     void *arg, uint32_t *job_id)
+{
+	struct job *j;
+	int r;
+
+	if (sb->size - FRAME_HEADER_SIZE > c->max_frame)
+		return -BRIG_ETOOBIG;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	r = client_send(c, sb->data, sb->size);
+	if (r < 0) {
+		free(j);
+		return r;
+	}
+	j->id = id;
+	j->exec = exec;
+	j->on_item = on_item;
+	j->on_output = on_output;
+	j->on_final = on_final;
+	j->arg = arg;
+	job_insert(c, j);
+	if (job_id)
+		*job_id = id;
+	return 0;
+}
+
 int brig_submit(struct brig_client *c, const struct brig_job *job, brig_item_fn on_item,
 		brig_final_fn on_final, void *arg, uint32_t *job_id)
 {
 	struct msg_submit m = { 0 };
 	msgpack_sbuffer sb;
-	struct job *j = NULL;
 	int r;
 
 	if (!c || !job || !job->handler || !*job->handler || (!job->input && job->input_len))
@@ -814,7 +916,9 @@ int brig_submit(struct brig_client *c, const struct brig_job *job, brig_item_fn 
 	if (c->error)
 		return -BRIG_ECLOSED;
 	if (copy_name(m.handler, sizeof(m.handler), job->handler) < 0 ||
-	    copy_name(m.profile, sizeof(m.profile), job->profile) < 0)
+	    copy_name(m.profile, sizeof(m.profile), job->profile) < 0 ||
+	    check_strings(job->descriptors, job->descriptor_count, BRIG_DESCRIPTORS_MAX,
+			  BRIG_DESCRIPTOR_LEN, true) < 0)
 		return -EINVAL;
 	/* Refused here rather than by brigd: it would cost a round trip and
 	 * sending up to max_frame bytes only to hear "too large". */
@@ -827,33 +931,59 @@ int brig_submit(struct brig_client *c, const struct brig_job *job, brig_item_fn 
 	m.input = job->input;
 	m.input_len = job->input_len;
 	m.timeout_ms = job->timeout_ms;
+	m.descriptors.v = job->descriptors;
+	m.descriptors.count = job->descriptor_count;
 
 	msgpack_sbuffer_init(&sb);
 	r = msg_pack_submit(&sb, &m);
-	if (r < 0)
-		goto out;
-	if (sb.size - FRAME_HEADER_SIZE > c->max_frame) {
-		r = -BRIG_ETOOBIG;
-		goto out;
-	}
-	j = calloc(1, sizeof(*j));
-	if (!j) {
-		r = -ENOMEM;
-		goto out;
-	}
-	r = client_send(c, sb.data, sb.size);
-	if (r < 0)
-		goto out;
-	j->id = m.job_id;
-	j->on_item = on_item;
-	j->on_final = on_final;
-	j->arg = arg;
-	job_insert(c, j);
-	j = NULL;
-	if (job_id)
-		*job_id = m.job_id;
-out:
-	free(j);
+	if (r == 0)
+		r = job_start(c, &sb, m.job_id, false, on_item, NULL, on_final, arg, job_id);
+	msgpack_sbuffer_destroy(&sb);
+	return r;
+}
+
+int brig_submit_exec(struct brig_client *c, const struct brig_exec_job *job,
+		     brig_output_fn on_output, brig_final_fn on_final, void *arg,
+		     uint32_t *job_id)
+{
+	struct msg_exec m = { 0 };
+	msgpack_sbuffer sb;
+	int r;
+
+	if (!c || !job || !job->argv || job->argc == 0 || !job->argv[0] || !*job->argv[0] ||
+	    (!job->stdin_data && job->stdin_len))
+		return -EINVAL;
+	if (c->error)
+		return -BRIG_ECLOSED;
+	/* The same limits brigd's decoder applies, so that a mistake is an
+	 * -EINVAL here and not an ERROR that costs a round trip. */
+	if (copy_name(m.profile, sizeof(m.profile), job->profile) < 0 ||
+	    copy_name(m.cwd, sizeof(m.cwd), job->cwd) < 0 ||
+	    check_strings(job->argv, job->argc, BRIG_ARGV_MAX, BRIG_ARG_LEN, false) < 0 ||
+	    check_strings(job->env, job->envc, BRIG_ARGV_MAX, BRIG_ARG_LEN, true) < 0 ||
+	    check_strings(job->descriptors, job->descriptor_count, BRIG_DESCRIPTORS_MAX,
+			  BRIG_DESCRIPTOR_LEN, true) < 0)
+		return -EINVAL;
+	if (job->stdin_len > c->max_input)
+		return -BRIG_ETOOBIG;
+	if (c->max_jobs && c->jobs_pending >= c->max_jobs)
+		return -BRIG_EBUSY;
+
+	m.job_id = job_next_id(c);
+	m.argv.v = job->argv;
+	m.argv.count = job->argc;
+	m.env.v = job->env;
+	m.env.count = job->envc;
+	m.stdin_data = job->stdin_data;
+	m.stdin_len = job->stdin_len;
+	m.timeout_ms = job->timeout_ms;
+	m.descriptors.v = job->descriptors;
+	m.descriptors.count = job->descriptor_count;
+
+	msgpack_sbuffer_init(&sb);
+	r = msg_pack_exec(&sb, &m);
+	if (r == 0)
+		r = job_start(c, &sb, m.job_id, true, NULL, on_output, on_final, arg, job_id);
 	msgpack_sbuffer_destroy(&sb);
 	return r;
 }
@@ -1041,6 +1171,7 @@ int brig_attach(struct brig_client *c, struct event_base *base,
 struct call_state {
 	struct brig_client *c;
 	brig_item_fn on_item;
+	brig_output_fn on_output;
 	void *arg;
 	struct brig_status status;
 	char *message_buf;
@@ -1055,6 +1186,15 @@ static void call_on_item(void *arg, uint32_t job_id, uint32_t seq, const msgpack
 
 	if (s->on_item)
 		s->on_item(s->arg, job_id, seq, item);
+}
+
+static void call_on_output(void *arg, uint32_t job_id, uint32_t seq, int stream,
+			   const void *data, size_t len)
+{
+	struct call_state *s = arg;
+
+	if (s->on_output)
+		s->on_output(s->arg, job_id, seq, stream, data, len);
 }
 
 static void call_on_final(void *arg, uint32_t job_id, const struct brig_status *status)
@@ -1072,6 +1212,33 @@ static void call_on_final(void *arg, uint32_t job_id, const struct brig_status *
 	}
 }
 
+/* Submit one job on a fresh connection (call or exec), wait for it, close. */
+static int call_run(const char *socket_path, const struct brig_job *job,
+		    const struct brig_exec_job *exec_job, struct call_state *s,
+		    struct brig_status *status)
+{
+	int r;
+
+	r = brig_connect(socket_path, NULL, &s->c);
+	if (r < 0)
+		return r;
+	if (job)
+		r = brig_submit(s->c, job, call_on_item, call_on_final, s, NULL);
+	else
+		r = brig_submit_exec(s->c, exec_job, call_on_output, call_on_final, s, NULL);
+	if (r < 0)
+		goto out;
+	r = brig_wait(s->c, 0);
+	/* The job's FINAL arrived even if the connection closed right after. */
+	if (s->done && !s->synthetic)
+		r = 0;
+	if (s->done && status)
+		*status = s->status;
+out:
+	brig_close(s->c);
+	return r;
+}
+
 int brig_call(const char *socket_path, const struct brig_job *job, brig_item_fn on_item,
 	      void *arg, struct brig_status *status, char *message_buf, size_t message_size)
 {
@@ -1081,25 +1248,26 @@ int brig_call(const char *socket_path, const struct brig_job *job, brig_item_fn 
 		.message_buf = message_size ? message_buf : NULL,
 		.message_size = message_size,
 	};
-	int r;
 
 	if (!job)
 		return -EINVAL;
-	r = brig_connect(socket_path, NULL, &s.c);
-	if (r < 0)
-		return r;
-	r = brig_submit(s.c, job, call_on_item, call_on_final, &s, NULL);
-	if (r < 0)
-		goto out;
-	r = brig_wait(s.c, 0);
-	/* The job's FINAL arrived even if the connection closed right after. */
-	if (s.done && !s.synthetic)
-		r = 0;
-	if (s.done && status)
-		*status = s.status;
-out:
-	brig_close(s.c);
-	return r;
+	return call_run(socket_path, job, NULL, &s, status);
+}
+
+int brig_exec(const char *socket_path, const struct brig_exec_job *job, brig_output_fn on_output,
+	      void *arg, struct brig_status *status, char *message_buf, size_t message_size)
+{
+	struct call_state s = {
+		.on_output = on_output,
+		.arg = arg,
+		.message_buf = message_size ? message_buf : NULL,
+		.message_size = message_size,
+	};
+
+	/* Checked before connecting: an empty argv is the caller's bug. */
+	if (!job || !job->argv || job->argc == 0)
+		return -EINVAL;
+	return call_run(socket_path, NULL, job, &s, status);
 }
 
 /* ---- strings ---- */
@@ -1121,7 +1289,7 @@ const char *brig_strerror(int err)
 	case BRIG_EBUSY:
 		return "brigd is busy";
 	case BRIG_ETOOBIG:
-		return "input larger than brigd accepts";
+		return "input or request larger than brigd accepts";
 	case BRIG_ECLOSED:
 		return "connection to brigd closed";
 	case BRIG_EATTACHED:

@@ -13,6 +13,23 @@
 
 #define DEFAULT_SOCKET "/run/brig/brig.sock"
 
+/*
+ * Built-in profiles get fixed ranges; profiles from brigd.conf get one by
+ * the order they appear in (the config may set its own fresh_uid_range).
+ */
+static unsigned profile_range_counter;
+
+static unsigned profile_index_hint(const char *name)
+{
+	if (strcmp(name, "default") == 0)
+		return 0;
+	if (strcmp(name, "parser") == 0)
+		return 1;
+	if (strcmp(name, "exec") == 0)
+		return 2;
+	return 3 + (profile_range_counter++ % (BRIG_MAX_PROFILES + 1));
+}
+
 static void profile_set_defaults(struct profile_config *p, const char *name)
 {
 	memset(p, 0, sizeof(*p));
@@ -22,6 +39,11 @@ static void profile_set_defaults(struct profile_config *p, const char *name)
 	p->max_timeout_ms = 300000;
 	p->max_output = 16u * 1024 * 1024;
 	spec_set_defaults(&p->spec);
+	/* A uid of its own per worker: concurrent jobs cannot signal, ptrace or
+	 * share rlimit counts with each other (each profile its own range). */
+	p->spec.fresh_uid = true;
+	p->spec.uid_first = BRIG_FRESH_UID_BASE + (uid_t)(profile_index_hint(name) * 1024u);
+	p->spec.uid_count = 1024;
 	/* The socket's mode is the first gate; the built-in policy adds none. */
 	p->allow_any_user = true;
 }
@@ -36,6 +58,7 @@ static void set_builtin(struct profile_config *p, const char *key, const char *v
 
 void config_set_defaults(struct config *cfg)
 {
+	profile_range_counter = 0;
 	memset(cfg, 0, sizeof(*cfg));
 	snprintf(cfg->socket_path, sizeof(cfg->socket_path), "%s", DEFAULT_SOCKET);
 	cfg->socket_mode = 0660;

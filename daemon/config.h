@@ -16,6 +16,10 @@
 
 #define BRIG_MAX_PROFILES 64
 #define BRIG_MAX_POOL_SIZE 256
+/* Fresh uids of the built-in and configured profiles start here: 1024 per
+ * profile, above the ranges distributions give to users and containers'
+ * usual 65536-uid maps (documented in brigd.conf(5)). */
+#define BRIG_FRESH_UID_BASE 3000000000u
 #define BRIG_MAX_POLICY_IDS 64
 #define BRIG_MAX_PROFILE_HANDLERS 64
 

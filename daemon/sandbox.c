@@ -261,8 +261,8 @@ int sandbox_apply_layer(const struct spec *profile, const struct spec *layer, ch
 	return 0;
 }
 
-int sandbox_enter(const struct spec *s, uid_t uid, const struct sandbox_filter *filter,
-		  int channel_fd, enum sandbox_step *step)
+/* The namespace-wide part: what a template does once for all its workers. */
+static int enter_shared(const struct spec *s, int channel_fd, enum sandbox_step *step)
 {
 	char err[256];
 	int r;
@@ -288,6 +288,16 @@ int sandbox_enter(const struct spec *s, uid_t uid, const struct sandbox_filter *
 		if (sethostname("brig", 4) < 0)
 			return -errno;
 	}
+	return 0;
+}
+
+/* The per-worker part, from rlimits on. */
+static int enter_own(const struct spec *s, uid_t uid, const struct sandbox_filter *filter,
+		     enum sandbox_step *step)
+{
+	char err[256];
+	int r;
+
 	*step = SANDBOX_STEP_RLIMITS;
 	if ((r = sandbox_apply_rlimits(s)) < 0)
 		return r;
@@ -301,17 +311,93 @@ int sandbox_enter(const struct spec *s, uid_t uid, const struct sandbox_filter *
 	*step = SANDBOX_STEP_PARENT_DEATH_SIGNAL;
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		return -errno;
+	/* Each worker its own Landlock domain: its scopes keep its signals and
+	 * abstract sockets away from every other worker. */
 	*step = SANDBOX_STEP_LANDLOCK;
 	r = landlock_restrict(s, err, sizeof(err));
 	/* Without Landlock in the kernel, the mount view still confines the
 	 * job; a profile that must have it says landlock = required. */
 	if (r < 0 && !(r == -EOPNOTSUPP && !s->landlock_required))
 		return r;
+	if (!filter)
+		return 0;
 	*step = SANDBOX_STEP_SECCOMP;
+	return sandbox_load_seccomp(s, filter);
+}
+
+int sandbox_load_seccomp(const struct spec *s, const struct sandbox_filter *filter)
+{
+	int r;
+
 	if (s->seccomp_action == SPEC_SECCOMP_KILL &&
 	    (r = seccomp_install_reporter(WORKER_CHANNEL_FD)) < 0)
 		return r;
-	if ((r = seccomp_load_prog(&filter->prog)) < 0)
+	return seccomp_load_prog(&filter->prog);
+}
+
+int sandbox_enter(const struct spec *s, uid_t uid, const struct sandbox_filter *filter,
+		  int channel_fd, enum sandbox_step *step)
+{
+	int r = enter_shared(s, channel_fd, step);
+
+	return r < 0 ? r : enter_own(s, uid, filter, step);
+}
+
+/*
+ * A template keeps uid 0 but only the capabilities that let it hand each
+ * worker a fresh uid: CAP_SETUID, CAP_SETGID, and CAP_SETPCAP to empty
+ * the worker's bounding set.  No job code ever runs in it.
+ */
+int sandbox_enter_template(const struct spec *s, int channel_fd, enum sandbox_step *step)
+{
+	struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+	const uint32_t keep = (1u << CAP_SETUID) | (1u << CAP_SETGID) | (1u << CAP_SETPCAP);
+	int last = last_capability();
+	int r;
+
+	r = enter_shared(s, channel_fd, step);
+	if (r < 0)
 		return r;
+	*step = SANDBOX_STEP_IDENTITY;
+	if (setgroups(0, NULL) < 0)
+		return -errno;
+	for (int cap = 0; cap <= last; cap++)
+		if (!(cap < 32 && (keep & (1u << cap))) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 &&
+		    errno != EINVAL)
+			return -errno;
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		return -errno;
+	memset(data, 0, sizeof(data));
+	data[0].effective = data[0].permitted = keep;
+	if (syscall(SYS_capset, &header, data) < 0)
+		return -errno;
+	*step = SANDBOX_STEP_NO_NEW_PRIVS;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	*step = SANDBOX_STEP_PARENT_DEATH_SIGNAL;
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		return -errno;
 	return 0;
+}
+
+int sandbox_enter_from_template(const struct spec *s, uid_t uid,
+				const struct sandbox_filter *filter, int channel_fd,
+				enum sandbox_step *step)
+{
+	sigset_t none;
+	int r;
+
+	*step = SANDBOX_STEP_SIGNALS;
+	sigemptyset(&none);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+		return -errno;
+	/* The job channel replaces the template's own channel at fd 3. */
+	*step = SANDBOX_STEP_FDS;
+	if ((r = setup_fds(channel_fd)) < 0)
+		return r;
+	return enter_own(s, uid, filter, step);
 }

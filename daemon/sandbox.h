@@ -64,6 +64,29 @@ int sandbox_enter(const struct spec *s, uid_t uid, const struct sandbox_filter *
 		  int channel_fd, enum sandbox_step *step);
 
 /*
+ * filter may be NULL in sandbox_enter(): everything but seccomp is applied,
+ * and the caller loads the filter later with sandbox_load_seccomp(), in the
+ * process that will run the job (a worker's pid 1 must still fork).
+ */
+int sandbox_load_seccomp(const struct spec *s, const struct sandbox_filter *filter);
+
+/*
+ * The template's part (see template.h): namespaces' contents (view,
+ * hostname), then uid 0 with only CAP_SETUID, CAP_SETGID, CAP_SETPCAP,
+ * no_new_privs.  channel_fd ends at WORKER_CHANNEL_FD.
+ */
+int sandbox_enter_template(const struct spec *s, int channel_fd, enum sandbox_step *step);
+
+/*
+ * A worker forked by its template: signals, fds (channel_fd replaces the
+ * template's channel at WORKER_CHANNEL_FD), then rlimits, uid, no
+ * capabilities, Landlock, seccomp, as in sandbox_enter().
+ */
+int sandbox_enter_from_template(const struct spec *s, uid_t uid,
+				const struct sandbox_filter *filter, int channel_fd,
+				enum sandbox_step *step);
+
+/*
  * Rlimits of s, for a worker applying a request's lower limits to itself.
  * A limit may only go down (setrlimit enforces it for an unprivileged
  * process).  0 or -errno.

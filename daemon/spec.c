@@ -605,6 +605,10 @@ int spec_narrow(const struct spec *profile, const char *descriptor, struct spec 
 		return 0;
 	}
 	if (strncmp(key, "rlimit_", 7) == 0) {
+		/* The allow-list does not let a running job call setrlimit. */
+		if (profile->seccomp_mode == SPEC_SECCOMP_ALLOWLIST)
+			return narrow_refuse(err, err_size, "%s=%s: the profile's seccomp allow-list "
+					     "leaves limits to the profile", key, value);
 		spec_layer_init(&probe);
 		r = spec_set_descriptor(&probe, key, value, err, err_size);
 		if (r == -ENOENT)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -430,6 +431,10 @@ static int run_job(struct worker_emitter *em, const struct profile_config *profi
 __attribute__((noreturn))
 static void worker_init(pid_t job_pid)
 {
+	/* The init runs without the seccomp filter (it must wait): not
+	 * dumpable, so the job (same uid) cannot reach it through ptrace or
+	 * /proc/1/mem to borrow its unfiltered syscalls. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	close(WORKER_CHANNEL_FD);
 	for (;;) {
 		int status;
@@ -448,34 +453,16 @@ static void worker_init(pid_t job_pid)
 	}
 }
 
-void worker_main(const struct config *cfg, const struct profile_config *profile, uid_t uid,
-		 const struct sandbox_filter *filter, const struct plugin_set *plugins,
-		 int channel_fd)
+/* Sandboxed already: say READY, take one job, run it, exit. */
+__attribute__((noreturn))
+static void worker_serve(const struct config *cfg, const struct profile_config *profile,
+			 const struct plugin_set *plugins)
 {
 	struct worker_emitter em = { .fd = WORKER_CHANNEL_FD, .max_frame = cfg->max_frame };
-	enum sandbox_step step;
 	uint8_t *body = NULL;
 	size_t len;
-	pid_t job_pid;
 	int r;
 
-	/* Nothing of the job may run before every step below has succeeded;
-	 * stderr is /dev/null by now, so the exit code names the step. */
-	r = sandbox_enter(&profile->spec, uid, filter, channel_fd, &step);
-	if (r < 0)
-		_exit(WORKER_EXIT_SANDBOX + (int)step);
-
-	/*
-	 * We are pid 1 of the job's pid namespace, and the kernel ignores the
-	 * signals pid 1 sends itself: a job that calls abort() would not die
-	 * of SIGABRT.  So pid 1 stays behind, already sandboxed, as the
-	 * namespace's reaper, and the job runs in pid 2.
-	 */
-	job_pid = fork();
-	if (job_pid < 0)
-		_exit(WORKER_EXIT_SANDBOX + SANDBOX_STEP_FORK);
-	if (job_pid > 0)
-		worker_init(job_pid);
 	msgpack_sbuffer_init(&em.sb);
 	if (msg_pack_worker_ready(&em.sb) < 0 || write_all(em.fd, em.sb.data, em.sb.size) < 0)
 		_exit(WORKER_EXIT_CHANNEL);
@@ -488,4 +475,49 @@ void worker_main(const struct config *cfg, const struct profile_config *profile,
 	msgpack_sbuffer_destroy(&em.sb);
 	/* _exit: no atexit handlers or stdio flushes of the zygote's state. */
 	_exit(r < 0 ? WORKER_EXIT_CHANNEL : WORKER_EXIT_OK);
+}
+
+void worker_main(const struct config *cfg, const struct profile_config *profile, uid_t uid,
+		 const struct sandbox_filter *filter, const struct plugin_set *plugins,
+		 int channel_fd)
+{
+	enum sandbox_step step;
+	pid_t job_pid;
+	int r;
+
+	/* Nothing of the job may run before every step below has succeeded;
+	 * stderr is /dev/null by now, so the exit code names the step. */
+	r = sandbox_enter(&profile->spec, uid, NULL, channel_fd, &step);
+	if (r < 0)
+		_exit(WORKER_EXIT_SANDBOX + (int)step);
+
+	/*
+	 * We are pid 1 of the job's pid namespace, and the kernel ignores the
+	 * signals pid 1 sends itself: a job that calls abort() would not die
+	 * of SIGABRT.  So pid 1 stays behind, already sandboxed but for
+	 * seccomp (it must fork and wait, which an allow-list may refuse), as
+	 * the namespace's reaper, and the job runs in pid 2 under the filter.
+	 */
+	job_pid = fork();
+	if (job_pid < 0)
+		_exit(WORKER_EXIT_SANDBOX + SANDBOX_STEP_FORK);
+	if (job_pid > 0)
+		worker_init(job_pid);
+	if (sandbox_load_seccomp(&profile->spec, filter) < 0)
+		_exit(WORKER_EXIT_SANDBOX + SANDBOX_STEP_SECCOMP);
+	worker_serve(cfg, profile, plugins);
+}
+
+void worker_main_from_template(const struct config *cfg, const struct profile_config *profile,
+			       uid_t uid, const struct sandbox_filter *filter,
+			       const struct plugin_set *plugins, int channel_fd)
+{
+	enum sandbox_step step;
+	int r;
+
+	/* Not pid 1 (the template is), so the job runs in this very process. */
+	r = sandbox_enter_from_template(&profile->spec, uid, filter, channel_fd, &step);
+	if (r < 0)
+		_exit(WORKER_EXIT_SANDBOX + (int)step);
+	worker_serve(cfg, profile, plugins);
 }

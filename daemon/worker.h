@@ -45,4 +45,10 @@ void worker_main(const struct config *cfg, const struct profile_config *profile,
 		 const struct sandbox_filter *filter, const struct plugin_set *plugins,
 		 int channel_fd);
 
+/* The same for a worker forked by its profile's template (template.h). */
+__attribute__((noreturn))
+void worker_main_from_template(const struct config *cfg, const struct profile_config *profile,
+			       uid_t uid, const struct sandbox_filter *filter,
+			       const struct plugin_set *plugins, int channel_fd);
+
 #endif

@@ -6,6 +6,7 @@
 #include <sys/prctl.h>
 #include <sys/queue.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include "plugins.h"
 #include "sandbox.h"
 #include "sandbox/landlock.h"
+#include "template.h"
 #include "util.h"
 #include "worker.h"
 #include "zygote.h"
@@ -25,9 +27,17 @@
 struct zygote_worker {
 	LIST_ENTRY(zygote_worker) link;
 	uint32_t worker_id;
-	pid_t pid;
+	pid_t pid;                  /* ours, or 0 for a template's worker */
 	size_t profile;
 	uid_t uid;
+};
+
+/* A profile's template (template.h): pid 1 of the profile's namespaces. */
+struct zygote_template {
+	struct zygote *zygote;
+	size_t profile;
+	pid_t pid;
+	struct chan *chan;
 };
 
 /*
@@ -47,6 +57,8 @@ struct zygote {
 	struct plugin_set *plugins;
 	struct sandbox_filter filters[BRIG_MAX_PROFILES];
 	struct uid_pool uids[BRIG_MAX_PROFILES];
+	bool templated[BRIG_MAX_PROFILES];
+	struct zygote_template *templates[BRIG_MAX_PROFILES];
 	LIST_HEAD(, zygote_worker) workers;
 	msgpack_sbuffer sb;
 };
@@ -102,6 +114,162 @@ static void zygote_release_uid(struct zygote *z, size_t i, uid_t uid)
 		z->uids[i].used[uid - s->uid_first] = 0;
 }
 
+static struct zygote_worker *zygote_find(struct zygote *z, uint32_t worker_id)
+{
+	struct zygote_worker *w;
+
+	LIST_FOREACH(w, &z->workers, link)
+		if (w->worker_id == worker_id)
+			return w;
+	return NULL;
+}
+
+static void zygote_report_exit(struct zygote *z, struct zygote_worker *w, int status,
+			       uint64_t cpu_us, uint64_t maxrss_kib)
+{
+	struct msg_zygote_exited m = { w->worker_id, status, cpu_us, maxrss_kib };
+
+	LIST_REMOVE(w, link);
+	zygote_release_uid(z, w->profile, w->uid);
+	free(w);
+	if (msg_pack_zygote_exited(&z->sb, &m) < 0)
+		fatalx("cannot pack EXITED");
+	zygote_send(z);
+}
+
+/*
+ * A template is gone (died, or its channel broke): its namespace went with
+ * it, and every worker in it.  Each is reported killed.
+ */
+static void template_lost(struct zygote_template *t)
+{
+	struct zygote *z = t->zygote;
+	struct zygote_worker *w, *next;
+
+	log_error("template of profile %s is gone; its workers with it",
+		  z->cfg->profiles[t->profile].name);
+	z->templates[t->profile] = NULL;
+	if (t->pid > 0)
+		kill(t->pid, SIGKILL);   /* reaped by zygote_reap */
+	chan_free(t->chan);
+	for (w = LIST_FIRST(&z->workers); w; w = next) {
+		next = LIST_NEXT(w, link);
+		if (w->profile == t->profile && w->pid == 0)
+			zygote_report_exit(z, w, SIGKILL, 0, 0);
+	}
+	free(t);
+}
+
+/* From a template: SPAWNED, SPAWN_FAILED and EXITED go on to the broker. */
+static int template_on_record(struct chan *ch, const uint8_t *body, size_t len, int passed_fd,
+			      void *arg)
+{
+	struct zygote_template *t = arg;
+	struct zygote *z = t->zygote;
+	struct msg_in in;
+	int type;
+
+	(void)ch;
+	if (passed_fd >= 0)
+		close(passed_fd);
+	type = msg_open(&in, body, len);
+	switch (type) {
+	case MSG_ZYGOTE_SPAWNED:
+		/* The broker learns nothing from a namespace-local pid. */
+		break;
+	case MSG_ZYGOTE_SPAWN_FAILED: {
+		struct msg_zygote_spawn_failed m;
+		struct zygote_worker *w;
+
+		if (msg_decode_zygote_spawn_failed(&in, &m) < 0 || !(w = zygote_find(z, m.worker_id)))
+			break;
+		LIST_REMOVE(w, link);
+		zygote_release_uid(z, w->profile, w->uid);
+		free(w);
+		if (msg_pack_zygote_spawn_failed(&z->sb, &m) == 0)
+			zygote_send(z);
+		break;
+	}
+	case MSG_ZYGOTE_EXITED: {
+		struct msg_zygote_exited m;
+		struct zygote_worker *w;
+
+		if (msg_decode_zygote_exited(&in, &m) < 0 || !(w = zygote_find(z, m.worker_id)))
+			break;
+		if (worker_failed_sandbox((int)m.wait_status))
+			log_error("worker %u could not enter its sandbox: step '%s' failed",
+				  m.worker_id, sandbox_step_name(WEXITSTATUS((int)m.wait_status) -
+								 WORKER_EXIT_SANDBOX));
+		zygote_report_exit(z, w, (int)m.wait_status, m.cpu_us, m.maxrss_kib);
+		break;
+	}
+	default:
+		log_error("template of profile %s sent %s; ending it",
+			  z->cfg->profiles[t->profile].name, msg_type_name(type));
+		msg_close(&in);
+		template_lost(t);
+		return -1;
+	}
+	msg_close(&in);
+	return 0;
+}
+
+static void template_on_close(struct chan *ch, int err, void *arg)
+{
+	(void)ch;
+	(void)err;
+	template_lost(arg);
+}
+
+static struct zygote_template *template_start(struct zygote *z, size_t i)
+{
+	const struct profile_config *profile = &z->cfg->profiles[i];
+	struct zygote_template *t;
+	int pair[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+		return NULL;
+	pid = (pid_t)syscall(SYS_clone, spec_clone_flags(&profile->spec) | SIGCHLD, NULL, NULL,
+			     NULL, NULL);
+	if (pid == 0) {
+		close(pair[0]);
+		template_main(z->cfg, profile, &z->filters[i], z->plugins, pair[1]);
+	}
+	close(pair[1]);
+	if (pid < 0) {
+		close(pair[0]);
+		return NULL;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		fatal("calloc");
+	t->zygote = z;
+	t->profile = i;
+	t->pid = pid;
+	t->chan = chan_new(z->base, pair[0], template_on_record, template_on_close, t);
+	if (!t->chan)
+		fatalx("cannot watch a template channel");
+	z->templates[i] = t;
+	log_debug("template of profile %s started as pid %d", profile->name, (int)pid);
+	return t;
+}
+
+/* A worker of a templated profile: one fork of its template. */
+static int zygote_spawn_templated(struct zygote *z, struct zygote_worker *w, int channel_fd)
+{
+	struct zygote_template *t = z->templates[w->profile];
+	int r;
+
+	if (!t && !(t = template_start(z, w->profile)))
+		return -errno;
+	r = msg_pack_template_spawn(&z->sb, &(struct msg_template_spawn){ w->worker_id, w->uid });
+	if (r == 0)
+		r = chan_send(t->chan, z->sb.data, z->sb.size, channel_fd);
+	msgpack_sbuffer_clear(&z->sb);
+	return r;
+}
+
 static void zygote_spawn(struct zygote *z, const struct msg_zygote_spawn *m, int channel_fd)
 {
 	const struct profile_config *profile;
@@ -115,14 +283,28 @@ static void zygote_spawn(struct zygote *z, const struct msg_zygote_spawn *m, int
 	if (!w)
 		fatal("calloc");
 	w->profile = m->profile;
+	w->worker_id = m->worker_id;
 	w->uid = zygote_take_uid(z, m->profile);
-	if (w->uid == (uid_t)-1) {
+	if (w->uid != (uid_t)-1 && z->templated[m->profile]) {
+		int r = zygote_spawn_templated(z, w, channel_fd);
+
+		close(channel_fd);
+		if (r == 0) {
+			/* The template answers; EXITED comes through it. */
+			LIST_INSERT_HEAD(&z->workers, w, link);
+			return;
+		}
+		errno = -r;
+		pid = -1;
+		channel_fd = -1;
+	} else if (w->uid == (uid_t)-1) {
 		errno = EAGAIN;
 		pid = -1;
 	} else {
 		pid = zygote_fork_worker(z, profile, w->uid, &z->filters[m->profile], channel_fd);
 	}
-	close(channel_fd);
+	if (channel_fd >= 0)
+		close(channel_fd);
 	if (pid < 0) {
 		struct msg_zygote_spawn_failed failed = { .worker_id = m->worker_id, .error = errno };
 		snprintf(failed.message, sizeof(failed.message), "%s: %s",
@@ -153,10 +335,16 @@ static void zygote_kill(struct zygote *z, uint32_t worker_id)
 	/* Only workers not yet reaped are in the list, so the pid cannot have
 	 * been reused: the zombie holds it until wait4() below. */
 	LIST_FOREACH(w, &z->workers, link) {
-		if (w->worker_id == worker_id) {
+		if (w->worker_id != worker_id)
+			continue;
+		if (w->pid > 0) {
 			kill(w->pid, SIGKILL);
-			return;
+		} else if (z->templates[w->profile]) {
+			if (msg_pack_zygote_kill(&z->sb, &(struct msg_zygote_kill){ worker_id }) == 0)
+				chan_send(z->templates[w->profile]->chan, z->sb.data, z->sb.size, -1);
+			msgpack_sbuffer_clear(&z->sb);
 		}
+		return;
 	}
 }
 
@@ -203,7 +391,11 @@ static void zygote_on_close(struct chan *ch, int err, void *arg)
 		log_error("channel to the broker failed: %s", strerror(-err));
 	/* Without a broker every worker is useless: end them all, now. */
 	LIST_FOREACH(w, &z->workers, link)
-		kill(w->pid, SIGKILL);
+		if (w->pid > 0)
+			kill(w->pid, SIGKILL);
+	for (size_t i = 0; i < z->cfg->profile_count; i++)
+		if (z->templates[i] && z->templates[i]->pid > 0)
+			kill(z->templates[i]->pid, SIGKILL);
 	event_base_loopbreak(z->base);
 }
 
@@ -220,10 +412,17 @@ static void zygote_reap(evutil_socket_t sig, short what, void *arg)
 		struct zygote_worker *w;
 		struct msg_zygote_exited m;
 
+		for (size_t i = 0; i < z->cfg->profile_count; i++) {
+			struct zygote_template *t = z->templates[i];
+			if (t && t->pid == pid) {
+				t->pid = 0;
+				template_lost(t);
+			}
+		}
 		LIST_FOREACH(w, &z->workers, link)
 			if (w->pid == pid)
 				break;
-		if (!w)
+		if (!w || pid == 0)
 			continue;
 		LIST_REMOVE(w, link);
 		zygote_release_uid(z, w->profile, w->uid);
@@ -277,21 +476,35 @@ void zygote_main(const struct config *cfg, int channel_fd)
 	r = plugin_set_load(cfg->handler_dir, &z.plugins);
 	if (r < 0)
 		fatalx("cannot load handlers from %s: %s", cfg->handler_dir, strerror(-r));
+	r = landlock_abi_version();
 	for (size_t i = 0; i < cfg->profile_count; i++) {
-		const struct spec *s = &cfg->profiles[i].spec;
+		struct spec spec = cfg->profiles[i].spec;
 		char err[512] = "";
+		int built;
 
-		r = sandbox_filter_build(s, &z.filters[i], err, sizeof(err));
-		if (r < 0)
+		z.templated[i] = template_suits(&cfg->profiles[i], r);
+		log_info("profile %s: %s", cfg->profiles[i].name,
+			 z.templated[i] ? "workers forked from a template" :
+					  "fresh namespaces per worker");
+		/* Workers of a template share one IPC namespace: SysV and POSIX IPC
+		 * objects would outlive a job and reach the next one. */
+		if (z.templated[i] && spec.seccomp_mode == SPEC_SECCOMP_DENYLIST) {
+			static const char *const ipc[] = { "shmget", "msgget", "semget", "mq_open" };
+			for (size_t k = 0; k < ARRAY_SIZE(ipc) && spec.seccomp_deny_count < SPEC_MAX_SYSCALLS;
+			     k++)
+				snprintf(spec.seccomp_deny[spec.seccomp_deny_count++],
+					 sizeof(spec.seccomp_deny[0]), "%s", ipc[k]);
+		}
+		built = sandbox_filter_build(&spec, &z.filters[i], err, sizeof(err));
+		if (built < 0)
 			fatalx("profile %s: cannot build the seccomp filter: %s", cfg->profiles[i].name,
-			       err[0] ? err : strerror(-r));
-		if (s->fresh_uid) {
-			z.uids[i].used = calloc(s->uid_count, 1);
+			       err[0] ? err : strerror(-built));
+		if (spec.fresh_uid) {
+			z.uids[i].used = calloc(spec.uid_count, 1);
 			if (!z.uids[i].used)
 				fatal("calloc");
 		}
 	}
-	r = landlock_abi_version();
 	if (r <= 0)
 		log_warn("the kernel offers no Landlock: jobs are confined by namespaces, the "
 			 "mount view and seccomp only; profiles with landlock = required fail");

@@ -80,6 +80,8 @@ const char *msg_type_name(int type)
 		return "ZYGOTE_KILL";
 	case MSG_ZYGOTE_EXITED:
 		return "ZYGOTE_EXITED";
+	case MSG_TEMPLATE_SPAWN:
+		return "TEMPLATE_SPAWN";
 	default:
 		return "unknown";
 	}
@@ -535,7 +537,8 @@ static int decode_strv(struct cursor *c, const char *field, uint32_t min_count,
 			return cursor_fail(c, "%s field '%s[%" PRIu32 "]': %" PRIu32 " bytes exceeds "
 					   "the limit of %zu", c->what, field, i, o->via.str.size,
 					   max_len);
-		if (memchr(o->via.str.ptr, '\0', o->via.str.size))
+		/* msgpack-c gives an empty str a NULL ptr: never pass it to memchr. */
+		if (o->via.str.size > 0 && memchr(o->via.str.ptr, '\0', o->via.str.size))
 			return cursor_fail(c, "%s field '%s[%" PRIu32 "]': contains a NUL byte",
 					   c->what, field, i);
 	}
@@ -556,7 +559,8 @@ int msg_strv_get(const struct msg_strv *l, size_t i, char *buf, size_t size)
 		return -EINVAL;
 	if ((size_t)o->via.str.size >= size)
 		return -ENOSPC;
-	memcpy(buf, o->via.str.ptr, o->via.str.size);
+	if (o->via.str.size > 0)
+		memcpy(buf, o->via.str.ptr, o->via.str.size);
 	buf[o->via.str.size] = '\0';
 	return 0;
 }
@@ -1166,6 +1170,35 @@ int msg_decode_worker_exit(struct msg_in *in, struct msg_worker_exit *m)
 	if (r < 0)
 		return r;
 	if ((r = cursor_i64(&c, "wait_status", &out.wait_status)) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	*m = out;
+	return 0;
+}
+
+/* TEMPLATE_SPAWN: worker_id u32, uid u32 */
+
+int msg_pack_template_spawn(msgpack_sbuffer *sb, const struct msg_template_spawn *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_TEMPLATE_SPAWN, 2);
+	put_u32(&w, m->worker_id);
+	put_u32(&w, m->uid);
+	return writer_end(&w);
+}
+
+int msg_decode_template_spawn(struct msg_in *in, struct msg_template_spawn *m)
+{
+	struct msg_template_spawn out;
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_TEMPLATE_SPAWN, &c);
+	if (r < 0)
+		return r;
+	if ((r = cursor_u32(&c, "worker_id", &out.worker_id)) < 0 ||
+	    (r = cursor_u32(&c, "uid", &out.uid)) < 0 ||
 	    (r = cursor_end(&c)) < 0)
 		return r;
 	*m = out;

@@ -172,6 +172,11 @@ struct msg_zygote_spawn {
 	uint32_t profile;                  /* index into the config's profiles */
 };
 
+struct msg_template_spawn {
+	uint32_t worker_id;
+	uint32_t uid;                      /* the worker's fresh uid */
+};
+
 struct msg_zygote_spawned {
 	uint32_t worker_id;
 	int64_t pid;
@@ -216,6 +221,7 @@ int msg_pack_worker_violation(msgpack_sbuffer *sb, const struct msg_worker_viola
 int msg_pack_zygote_ready(msgpack_sbuffer *sb, const struct msg_zygote_ready *m);
 int msg_pack_zygote_spawn(msgpack_sbuffer *sb, const struct msg_zygote_spawn *m);
 int msg_pack_zygote_spawned(msgpack_sbuffer *sb, const struct msg_zygote_spawned *m);
+int msg_pack_template_spawn(msgpack_sbuffer *sb, const struct msg_template_spawn *m);
 int msg_pack_zygote_spawn_failed(msgpack_sbuffer *sb, const struct msg_zygote_spawn_failed *m);
 int msg_pack_zygote_kill(msgpack_sbuffer *sb, const struct msg_zygote_kill *m);
 int msg_pack_zygote_exited(msgpack_sbuffer *sb, const struct msg_zygote_exited *m);
@@ -281,6 +287,7 @@ int msg_decode_worker_violation(struct msg_in *in, struct msg_worker_violation *
 int msg_decode_zygote_ready(struct msg_in *in, struct msg_zygote_ready *m);
 int msg_decode_zygote_spawn(struct msg_in *in, struct msg_zygote_spawn *m);
 int msg_decode_zygote_spawned(struct msg_in *in, struct msg_zygote_spawned *m);
+int msg_decode_template_spawn(struct msg_in *in, struct msg_template_spawn *m);
 int msg_decode_zygote_spawn_failed(struct msg_in *in, struct msg_zygote_spawn_failed *m);
 int msg_decode_zygote_kill(struct msg_in *in, struct msg_zygote_kill *m);
 int msg_decode_zygote_exited(struct msg_in *in, struct msg_zygote_exited *m);

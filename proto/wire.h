@@ -75,6 +75,11 @@ enum msg_type {
 	MSG_ZYGOTE_SPAWN_FAILED = 0x53,
 	MSG_ZYGOTE_KILL = 0x54,    /* broker -> zygote */
 	MSG_ZYGOTE_EXITED = 0x55,  /* zygote -> broker: worker reaped */
+
+	/* internal: zygote <-> template (seqpacket); the template answers with
+	 * ZYGOTE_SPAWNED / ZYGOTE_SPAWN_FAILED / ZYGOTE_EXITED, which the zygote
+	 * passes on, and takes ZYGOTE_KILL */
+	MSG_TEMPLATE_SPAWN = 0x58, /* zygote -> template, carries one fd */
 };
 
 /* How a job ended: FINAL's outcome field. */

@@ -30,7 +30,9 @@
 
 /* Warm workers of the built-in profiles: default 4, parser 4, exec 2. */
 #define DEFAULT_POOL_SIZE 10
-#define DEFAULT_UID 65534
+/* The default profile gives each worker a fresh uid from its own range. */
+#define DEFAULT_UID_FIRST 3000000000u
+#define DEFAULT_UID_COUNT 1024u
 #define DEFAULT_GID 65534
 #define MAX_KEPT_ITEMS 16
 
@@ -897,8 +899,11 @@ START_TEST(test_selfcheck)
 		   "job runs as root: %s", object_text(item));
 	E2E_ASSERT(item_uint(item, "gid") != 0 && item_uint(item, "egid") != 0,
 		   "job runs as gid 0: %s", object_text(item));
-	E2E_ASSERT(item_uint(item, "uid") == DEFAULT_UID && item_uint(item, "gid") == DEFAULT_GID,
-		   "default profile's uid/gid are %d/%d: %s", DEFAULT_UID, DEFAULT_GID,
+	E2E_ASSERT(item_uint(item, "uid") >= DEFAULT_UID_FIRST &&
+		   item_uint(item, "uid") < DEFAULT_UID_FIRST + DEFAULT_UID_COUNT &&
+		   item_uint(item, "gid") == DEFAULT_GID,
+		   "default profile's uids are %u..%u, gid %d: %s", DEFAULT_UID_FIRST,
+		   DEFAULT_UID_FIRST + DEFAULT_UID_COUNT - 1, DEFAULT_GID,
 		   object_text(item));
 	groups = map_get(item, "groups");
 	E2E_ASSERT(groups && groups->type == MSGPACK_OBJECT_ARRAY && groups->via.array.size == 0,
@@ -940,6 +945,51 @@ END_TEST
 /* 10. no zombies, no leaked descriptors                                */
 
 /* Wait until the zygote's children are at most max; returns their count. */
+static long proc_real_uid(pid_t pid)
+{
+	char path[64], line[256];
+	long uid = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Uid: %ld", &uid) == 1)
+			break;
+	fclose(f);
+	return uid;
+}
+
+/*
+ * The warm workers under the zygote: its children that run as a job uid
+ * (profiles with a fresh namespace per worker), and the children of its
+ * root-owned children (the templates of the other profiles).
+ */
+static size_t pool_workers(pid_t zygote, pid_t *out, size_t max)
+{
+	pid_t children[512];
+	size_t n = proc_children(zygote, children, 512), count = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (proc_real_uid(children[i]) == 0) {
+			pid_t grand[512];
+			size_t g = proc_children(children[i], grand, 512);
+			for (size_t k = 0; k < g; k++) {
+				if (out && count < max)
+					out[count] = grand[k];
+				count++;
+			}
+		} else {
+			if (out && count < max)
+				out[count] = children[i];
+			count++;
+		}
+	}
+	return count;
+}
+
 static size_t settle_workers(pid_t zygote, size_t max, int timeout_ms)
 {
 	int64_t deadline = harness_now_ms() + timeout_ms;
@@ -947,7 +997,7 @@ static size_t settle_workers(pid_t zygote, size_t max, int timeout_ms)
 	size_t n;
 
 	for (;;) {
-		n = proc_children(zygote, pids, 512);
+		n = pool_workers(zygote, pids, 512);
 		if (n <= max || harness_now_ms() > deadline)
 			return n;
 		harness_sleep_ms(20);
@@ -1020,7 +1070,7 @@ static int settle_broker_fds(const struct brigd *d, pid_t zygote)
 		   "size %d", workers, DEFAULT_POOL_SIZE);
 	for (;;) {
 		n = proc_fd_count(d->pid);
-		if (n == last && proc_children(zygote, NULL, 0) == DEFAULT_POOL_SIZE)
+		if (n == last && pool_workers(zygote, NULL, 0) == DEFAULT_POOL_SIZE)
 			return n;
 		E2E_ASSERT(harness_now_ms() < deadline, "broker fd count never settled (%d)", n);
 		last = n;
@@ -1505,6 +1555,9 @@ static void record_processes(struct job_result *r)
 	nworkers = proc_children(zygote, workers, 64);
 	E2E_ASSERT(nworkers >= 1 && nworkers <= 64, "zygote has %zu children", nworkers);
 	for (size_t i = 0; i < nworkers; i++)
+		track(w, workers[i], "worker or template");
+	nworkers = pool_workers(zygote, workers, 64);
+	for (size_t i = 0; i < nworkers && i < 64; i++)
 		track(w, workers[i], "worker");
 	nmarked = proc_find_comm(w->tag, marked, 16);
 	E2E_ASSERT(nmarked == 2, "%zu processes named %s", nmarked, w->tag);

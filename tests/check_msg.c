@@ -73,6 +73,7 @@ static int decode_any(struct msg_in *in, size_t input_limit)
 		struct msg_zygote_spawn_failed zygote_spawn_failed;
 		struct msg_zygote_kill zygote_kill;
 		struct msg_zygote_exited zygote_exited;
+		struct msg_template_spawn template_spawn;
 	} u;
 	int r;
 
@@ -131,6 +132,8 @@ static int decode_any(struct msg_in *in, size_t input_limit)
 		return msg_decode_zygote_kill(in, &u.zygote_kill);
 	case MSG_ZYGOTE_EXITED:
 		return msg_decode_zygote_exited(in, &u.zygote_exited);
+	case MSG_TEMPLATE_SPAWN:
+		return msg_decode_template_spawn(in, &u.template_spawn);
 	default:
 		ck_abort_msg("decode_any: type %d", in->type);
 		return -EINVAL;
@@ -721,6 +724,38 @@ START_TEST(test_round_trip_worker_violation)
 }
 END_TEST
 
+/*
+ * The exact bytes: daemon/sandbox/seccomp.c packs this frame by hand in a
+ * signal handler and promises to match msg_pack_worker_violation().
+ */
+START_TEST(test_worker_violation_bytes)
+{
+	static const struct {
+		int64_t syscall;
+		const char *frame;
+		size_t len;
+	} cases[] = {
+		{ 0, "\x00\x00\x00\x03\x92\x44\x00", 7 },
+		{ 41, "\x00\x00\x00\x03\x92\x44\x29", 7 },
+		{ 127, "\x00\x00\x00\x03\x92\x44\x7f", 7 },
+		{ 200, "\x00\x00\x00\x04\x92\x44\xcc\xc8", 8 },
+		{ 435, "\x00\x00\x00\x05\x92\x44\xcd\x01\xb3", 9 },
+		{ 4095, "\x00\x00\x00\x05\x92\x44\xcd\x0f\xff", 9 },
+	};
+	msgpack_sbuffer sb;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		msgpack_sbuffer_init(&sb);
+		ck_assert_int_eq(msg_pack_worker_violation(&sb,
+				 &(struct msg_worker_violation){ cases[i].syscall }), 0);
+		ck_assert_uint_eq(sb.size, cases[i].len);
+		ck_assert_mem_eq(sb.data, cases[i].frame, cases[i].len);
+		msgpack_sbuffer_destroy(&sb);
+	}
+}
+END_TEST
+
 START_TEST(test_round_trip_worker_exec)
 {
 	static const char *const argv[] = { "/bin/sh", "-c", "exec cat" };
@@ -911,6 +946,23 @@ START_TEST(test_round_trip_zygote_exited)
 }
 END_TEST
 
+START_TEST(test_round_trip_template_spawn)
+{
+	struct msg_template_spawn m = { .worker_id = UINT32_MAX, .uid = 3000002047u }, out;
+	msgpack_sbuffer sb;
+	struct msg_in in;
+
+	msgpack_sbuffer_init(&sb);
+	ck_assert_int_eq(msg_pack_template_spawn(&sb, &m), 0);
+	open_only_frame(&sb, &in, MSG_TEMPLATE_SPAWN);
+	ck_assert_int_eq(msg_decode_template_spawn(&in, &out), 0);
+	ck_assert_uint_eq(out.worker_id, UINT32_MAX);
+	ck_assert_uint_eq(out.uid, 3000002047u);
+	msg_close(&in);
+	msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
 /* Frames append: several in one buffer read back in order. */
 START_TEST(test_frames_append)
 {
@@ -1022,6 +1074,7 @@ static const struct msg_spec specs[] = {
 	{ MSG_ZYGOTE_EXITED, "ZYGOTE_EXITED", 4,
 	  { { "worker_id", F_U32 }, { "wait_status", F_I64 }, { "cpu_us", F_U64 },
 	    { "maxrss_kib", F_U64 } } },
+	{ MSG_TEMPLATE_SPAWN, "TEMPLATE_SPAWN", 2, { { "worker_id", F_U32 }, { "uid", F_U32 } } },
 };
 
 #define N_SPECS (sizeof(specs) / sizeof(specs[0]))
@@ -2163,6 +2216,50 @@ START_TEST(test_strv_get)
 }
 END_TEST
 
+/* msg_strv_dup: a NULL-terminated vector for execve, in one block. */
+START_TEST(test_strv_dup)
+{
+	static const char *const argv[] = { "/bin/sh", "", "-c", "echo \"$0\"" };
+	struct strv_fixture env = make_strv(BRIG_ARGV_MAX, "E=", BRIG_ARG_LEN);
+	struct msg_exec m = { .job_id = 1, .argv = { argv, 4, NULL } };
+	struct msg_exec out;
+	msgpack_sbuffer sb;
+	struct msg_in in;
+	char **v;
+	size_t i;
+
+	m.env = strv_of(&env);
+	msgpack_sbuffer_init(&sb);
+	ck_assert_int_eq(msg_pack_exec(&sb, &m), 0);
+	open_only_frame(&sb, &in, MSG_EXEC);
+	ck_assert_int_eq(msg_decode_exec(&in, 0, &out), 0);
+
+	v = msg_strv_dup(&out.argv);
+	ck_assert_ptr_nonnull(v);
+	for (i = 0; i < 4; i++)
+		ck_assert_str_eq(v[i], argv[i]);
+	ck_assert_ptr_null(v[4]);
+	free(v);
+
+	v = msg_strv_dup(&out.env);
+	ck_assert_ptr_nonnull(v);
+	for (i = 0; i < env.count; i++)
+		ck_assert_str_eq(v[i], env.entries[i]);
+	ck_assert_ptr_null(v[env.count]);
+	free(v);
+
+	/* an empty list is a vector holding only the terminator */
+	v = msg_strv_dup(&out.descriptors);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_ptr_null(v[0]);
+	free(v);
+
+	msg_close(&in);
+	msgpack_sbuffer_destroy(&sb);
+	free_strv(&env);
+}
+END_TEST
+
 /* ---- msg_open ---- */
 
 START_TEST(test_open_refuses_non_messages)
@@ -2806,6 +2903,7 @@ static size_t pack_all_messages(msgpack_sbuffer *bodies, size_t *starts, size_t 
 	struct msg_zygote_kill kill_msg = { .worker_id = 1 };
 	struct msg_zygote_exited exited = { .worker_id = 1, .wait_status = 9, .cpu_us = 5,
 					    .maxrss_kib = 6 };
+	struct msg_template_spawn template_spawn = { .worker_id = 2, .uid = 3000000001u };
 	size_t n = 0;
 
 	make_item(&item, &backing);
@@ -2844,6 +2942,7 @@ static size_t pack_all_messages(msgpack_sbuffer *bodies, size_t *starts, size_t 
 	ADD(msg_pack_zygote_spawn_failed(bodies, &spawn_failed));
 	ADD(msg_pack_zygote_kill(bodies, &kill_msg));
 	ADD(msg_pack_zygote_exited(bodies, &exited));
+	ADD(msg_pack_template_spawn(bodies, &template_spawn));
 #undef ADD
 	ck_assert_uint_lt(n, max);
 	starts[n] = bodies->size;
@@ -2986,6 +3085,7 @@ static Suite *msg_suite(void)
 	tcase_add_test(tc, test_round_trip_worker_item);
 	tcase_add_test(tc, test_round_trip_worker_done);
 	tcase_add_test(tc, test_round_trip_worker_violation);
+	tcase_add_test(tc, test_worker_violation_bytes);
 	tcase_add_test(tc, test_round_trip_worker_exec);
 	tcase_add_loop_test(tc, test_round_trip_worker_output, 0, 2);
 	tcase_add_test(tc, test_round_trip_worker_exit);
@@ -2995,6 +3095,7 @@ static Suite *msg_suite(void)
 	tcase_add_test(tc, test_round_trip_zygote_spawn_failed);
 	tcase_add_test(tc, test_round_trip_zygote_kill);
 	tcase_add_test(tc, test_round_trip_zygote_exited);
+	tcase_add_test(tc, test_round_trip_template_spawn);
 	tcase_add_test(tc, test_frames_append);
 	suite_add_tcase(s, tc);
 
@@ -3023,6 +3124,7 @@ static Suite *msg_suite(void)
 	tcase_add_test(tc, test_exec_cwd_limit);
 	tcase_add_test(tc, test_output_stream_values);
 	tcase_add_test(tc, test_strv_get);
+	tcase_add_test(tc, test_strv_dup);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("open");

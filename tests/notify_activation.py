@@ -138,16 +138,22 @@ def main():
               "brigd is not started before the first connection")
 
         code, final, err = brig_call(sock_path, "echo", b"hello through fd 3")
-        check(code == 0 and final.get("outcome") == "ok",
-              f"a job through the passed socket: exit {code}, {final} {err.strip()}")
+        first_ok = code == 0 and final.get("outcome") == "ok"
+        check(first_ok, "the connection that started brigd gets its job done: "
+              f"exit {code}, {final} {err.strip()}")
         check(os.path.basename(os.readlink(f"/proc/{proc.pid}/exe")) == "brigd",
               "the first connection started brigd (exec'ed by systemd-socket-activate)")
         main_pid = proc.pid
 
         check(notify.wait_for("READY=1", 5), "READY=1 once the zygote is up")
         check(notify.wait_for("STATUS=", 5, prefix=True), "STATUS= sent")
-        served = notify.wait_for("STATUS=", 3, prefix=True, contains="1 jobs served")
-        check(served, "STATUS= counts the job served: " +
+        # A second job, once READY: STATUS= must count what was served.
+        code, final, err = brig_call(sock_path, "echo", b"second job")
+        check(code == 0 and final.get("outcome") == "ok",
+              f"a second job: exit {code}, {final} {err.strip()}")
+        want = "2 jobs served" if first_ok else "1 jobs served"
+        served = notify.wait_for("STATUS=", 3, prefix=True, contains=want)
+        check(served, f"STATUS= counts the jobs served ({want!r}): " +
               repr([l for l in notify.since(0) if l.startswith("STATUS=")][-1:]))
         zygotes = children(main_pid)
         check(all(pid == main_pid for pid, _ in notify.messages),

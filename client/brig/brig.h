@@ -2,8 +2,10 @@
  * libbrig: the C client of the brig sandbox broker.
  *
  * A connection (struct brig_client) carries any number of jobs at once.
- * Each job streams items (one msgpack object each) to its item callback as
- * the handler produces them, then ends with exactly one call of its final
+ * A handler job (brig_submit) streams items (one msgpack object each) to
+ * its item callback as the handler produces them; an exec job
+ * (brig_submit_exec) streams the program's stdout and stderr to its output
+ * callback in chunks.  Either ends with exactly one call of its final
  * callback.  Use it blocking:
  *
  *     struct brig_client *c;
@@ -13,7 +15,10 @@
  *     brig_close(c);
  *
  * or attach it to your libevent loop (brig_attach) and never block, or make
- * one blocking call for one job (brig_call).
+ * one blocking call for one job (brig_call, brig_exec).
+ *
+ * Descriptors ("key=value" strings, docs/protocol.md) narrow the sandbox
+ * of the profile a job names; they can never widen it.
  *
  * Errors: functions return 0 (or a positive value where stated) or a
  * negative code: -errno for system errors, or -BRIG_E* below.
@@ -43,7 +48,7 @@ enum brig_errc {
 	BRIG_EVERSION,            /* protocol version mismatch */
 	BRIG_EREFUSED,            /* the server refused the request (ERROR) */
 	BRIG_EBUSY,               /* the server is busy (queue or quota full) */
-	BRIG_ETOOBIG,             /* input over the server's limit */
+	BRIG_ETOOBIG,             /* input or request over the server's limit */
 	BRIG_ECLOSED,             /* connection closed */
 	BRIG_EATTACHED,           /* brig_wait on an attached connection */
 	BRIG_ETIMEDOUT,           /* connect/handshake timeout */
@@ -67,9 +72,20 @@ enum brig_job_outcome {
 	BRIG_REJECTED = 100,
 };
 
+/* Which stream an exec job's output chunk came from. */
+enum brig_output_stream {
+	BRIG_STDOUT = 1,
+	BRIG_STDERR = 2,
+};
+
 struct brig_status {
 	int outcome;                /* enum brig_job_outcome */
-	int64_t code;               /* signal, syscall or exit code; see docs */
+	/*
+	 * BRIG_OK: 0 for a handler job, the program's exit status (0..255)
+	 * for an exec job.  BRIG_CRASHED: the signal that killed it (0 if
+	 * unknown).  BRIG_VIOLATION: the refused syscall's number.
+	 */
+	int64_t code;
 	uint32_t error_code;        /* wire error code when REJECTED */
 	const char *message;        /* valid during the callback only */
 	uint64_t wall_us;
@@ -77,18 +93,50 @@ struct brig_status {
 	uint64_t maxrss_kib;
 };
 
+/* Limits of a request, checked by libbrig before anything is sent. */
+#define BRIG_MAX_DESCRIPTORS 64      /* entries */
+#define BRIG_MAX_DESCRIPTOR_LEN 512  /* bytes of one "key=value" */
+#define BRIG_MAX_ARGS 256            /* argv entries, and env entries */
+#define BRIG_MAX_ARG_LEN 4096        /* bytes of one argv or env entry */
+#define BRIG_MAX_CWD_LEN 256
+
 struct brig_job {
 	const char *handler;        /* required */
 	const char *profile;        /* NULL or "" = the server's default */
 	const void *input;
 	size_t input_len;
 	uint32_t timeout_ms;        /* 0 = the profile's default */
+	/* "key=value" descriptors that narrow the profile, e.g. "rlimit_as=64M" */
+	const char *const *descriptors;
+	size_t descriptor_count;
+};
+
+/* A program to run in the sandbox; everything is copied by the submit. */
+struct brig_exec_job {
+	const char *profile;        /* NULL or "" = the server's "exec" profile */
+	const char *const *argv;    /* required: argc >= 1, argv[0] the program (not "") */
+	size_t argc;
+	const char *const *env;     /* "NAME=value" each; the program gets only these */
+	size_t envc;
+	const char *cwd;            /* NULL or "" = "/" */
+	const void *stdin_data;     /* the program's whole standard input */
+	size_t stdin_len;
+	uint32_t timeout_ms;        /* 0 = the profile's default */
+	const char *const *descriptors;
+	size_t descriptor_count;
 };
 
 /* item is valid during the callback only. */
 typedef void (*brig_item_fn)(void *arg, uint32_t job_id, uint32_t seq,
 			     const msgpack_object *item);
 typedef void (*brig_final_fn)(void *arg, uint32_t job_id, const struct brig_status *status);
+/*
+ * A chunk of an exec job's output, in the order the program wrote it per
+ * stream; stream is enum brig_output_stream.  seq counts up per job.  data
+ * is valid during the callback only; len may be 0.
+ */
+typedef void (*brig_output_fn)(void *arg, uint32_t job_id, uint32_t seq, int stream,
+			       const void *data, size_t len);
 
 /*
  * Connect to socket_path (NULL: $BRIG_SOCKET, else BRIG_DEFAULT_SOCKET),
@@ -113,6 +161,15 @@ const char *brig_server_profile(const struct brig_client *c, size_t i);
  */
 int brig_submit(struct brig_client *c, const struct brig_job *job, brig_item_fn on_item,
 		brig_final_fn on_final, void *arg, uint32_t *job_id);
+/*
+ * Run a program: like brig_submit, with output chunks going to on_output
+ * (may be NULL to discard them).  -EINVAL for an empty argv or anything
+ * over the BRIG_MAX_* limits, -BRIG_ETOOBIG for stdin over
+ * brig_server_max_input or a request over the server's frame size.
+ */
+int brig_submit_exec(struct brig_client *c, const struct brig_exec_job *job,
+		     brig_output_fn on_output, brig_final_fn on_final, void *arg,
+		     uint32_t *job_id);
 /* Ask the server to cancel; the job still ends with its final callback. */
 int brig_cancel(struct brig_client *c, uint32_t job_id);
 /* Jobs submitted whose final callback has not run yet. */
@@ -141,6 +198,9 @@ int brig_attach(struct brig_client *c, struct event_base *base,
  * status->outcome for how it ended) or a negative error.
  */
 int brig_call(const char *socket_path, const struct brig_job *job, brig_item_fn on_item,
+	      void *arg, struct brig_status *status, char *message_buf, size_t message_size);
+/* The same for one exec job: output chunks go to on_output (may be NULL). */
+int brig_exec(const char *socket_path, const struct brig_exec_job *job, brig_output_fn on_output,
 	      void *arg, struct brig_status *status, char *message_buf, size_t message_size);
 
 const char *brig_strerror(int err);

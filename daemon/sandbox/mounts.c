@@ -600,6 +600,9 @@ static void close_host_fds(struct view *v)
 int mounts_build_view(const struct spec *s, char *err, size_t err_size)
 {
 	struct view v = { .err = err, .err_size = err_size, .root_fd = -1 };
+	/* The modes of what brig creates are brig's: under a caller's umask of
+	 * 077 the parents of a mount point would be closed to the job. */
+	mode_t saved_umask = umask(022);
 	int r;
 
 	for (size_t i = 0; i < ARRAY_SIZE(v.dev_fds); i++)
@@ -666,8 +669,8 @@ int mounts_build_view(const struct spec *s, char *err, size_t err_size)
 		r = fail(&v, -errno, "remove " OLD_ROOT);
 		goto out;
 	}
-	/* Mount points are all made: from now on the job cannot add a name
-	 * to /, not even if it regained root. */
+	/* Every mount point is made: / needs no more names, and the job
+	 * (uid 0 until sandbox_enter drops it) gets none in. */
 	if ((r = restrict_mount(&v, v.root_fd, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
 				false)) < 0) {
 		r = fail(&v, r, "/: set mount flags");
@@ -682,5 +685,6 @@ out:
 	close_host_fds(&v);
 	if (v.root_fd >= 0)
 		close(v.root_fd);
+	umask(saved_umask);
 	return r;
 }

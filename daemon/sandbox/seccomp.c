@@ -19,7 +19,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -131,8 +130,8 @@ static const struct {
 	enum allow_kind kind;
 } parser_syscalls[] = {
 	/* I/O on the fds it already holds.  glibc's fstat() is newfstatat
-	 * with AT_EMPTY_PATH; a path given to it is resolved in the job's
-	 * mount view, which holds nothing to learn about. */
+	 * with AT_EMPTY_PATH; given a path instead, it only tells metadata of
+	 * what the job's mount view already shows. */
 	{ "read", ALLOW_ANY }, { "write", ALLOW_ANY }, { "readv", ALLOW_ANY },
 	{ "writev", ALLOW_ANY }, { "pread64", ALLOW_ANY }, { "pwrite64", ALLOW_ANY },
 	{ "lseek", ALLOW_ANY }, { "close", ALLOW_ANY }, { "fstat", ALLOW_ANY },
@@ -237,16 +236,6 @@ static uint32_t deny_action(const struct spec *s)
 	return s->seccomp_action == SPEC_SECCOMP_ERRNO ? SCMP_ACT_ERRNO(EPERM) : SCMP_ACT_TRAP;
 }
 
-static int add_rule(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned count,
-		    const struct scmp_arg_cmp *cmp)
-{
-	int nr;
-
-	if (resolve(name, &nr) != RESOLVE_OK)
-		return 0;
-	return seccomp_rule_add_array(ctx, action, nr, count, cmp);
-}
-
 /*
  * Deny-list mode: the argument-dependent part.  full[] holds the syscalls
  * already refused whatever their arguments (a seccomp_deny entry may name
@@ -276,8 +265,8 @@ static int add_conditional_denials(scmp_filter_ctx ctx, uint32_t action, const i
 	 * fails with ENOSYS, whatever the deny action, so that glibc (2.34+
 	 * tries clone3 first for threads and posix_spawn) falls back to
 	 * clone(), whose flags the rules above check. */
-	r = add_rule(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL);
-	if (r < 0)
+	if (resolve("clone3", &nr) == RESOLVE_OK &&
+	    (r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0)) < 0)
 		return r;
 
 	/* personality(): only PER_LINUX.  ADDR_NO_RANDOMIZE would turn ASLR
@@ -352,12 +341,14 @@ static int build_denylist(const struct spec *s, scmp_filter_ctx ctx, char *err, 
 		if (r > 0 && nr != clone3 && !contains(full, full_count, nr))
 			full[full_count++] = nr;
 	}
-	/* Everything not denied is allowed already; what is denied stays so. */
+	/* Everything not denied is allowed already, and the deny-list cannot
+	 * be undone.  A name in both spec lists is denied: seccomp_deny wins,
+	 * as in parser mode, so that a request can always narrow. */
 	for (size_t i = 0; i < s->seccomp_allow_count; i++) {
 		r = resolve_spec_name("seccomp_allow", s->seccomp_allow[i], &nr, err, err_size);
 		if (r < 0)
 			return r;
-		if (r > 0 && (on_deny_list(nr) || contains(full, full_count, nr))) {
+		if (r > 0 && on_deny_list(nr)) {
 			snprintf(err, err_size, "seccomp_allow: '%s' is on the seccomp deny-list and "
 				 "cannot be allowed", s->seccomp_allow[i]);
 			return -EINVAL;
@@ -622,7 +613,9 @@ static void report_violation(int sig, siginfo_t *info, void *context)
 		}
 	}
 
-	/* Die of SIGSYS, so that the parent's wait status says why. */
+	/* Die of SIGSYS, so that the parent's wait status says why.  Should a
+	 * profile deny one of these calls, it traps while SIGSYS is blocked
+	 * in here, and the kernel then kills us with SIGSYS all the same. */
 	sigaction(SIGSYS, &dfl, NULL);
 	sigemptyset(&sys);
 	sigaddset(&sys, SIGSYS);

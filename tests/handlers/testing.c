@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "brig/handler.h"
@@ -524,6 +525,165 @@ static int mark_run(struct brig_ctx *ctx, const uint8_t *input, size_t len)
 	return 0;
 }
 
+/* ---- breaking the worker protocol (issue 7: a compromised worker) ---- */
+
+/*
+ * These write straight to the job channel, bypassing the SDK, as code that
+ * has taken over a worker could: the broker must fail this job, and only
+ * this job.  Each then waits, so that what ends the job is the broker's
+ * reaction, not the handler returning.
+ */
+#define JOB_CHANNEL_FD 3                 /* daemon/sandbox.h: WORKER_CHANNEL_FD */
+#define MALICIOUS_WAIT_MS 10000
+#define GARBAGE_BODY_LEN 60
+#define OVERSIZE_DECLARED (100u * 1024 * 1024)
+#define FLOOD_ITEM_LEN 65536
+
+static int channel_write(const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	while (len > 0) {
+		/* MSG_NOSIGNAL: a closed channel is an error here, not SIGPIPE. */
+		ssize_t n = send(JOB_CHANNEL_FD, p, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* Wait for the broker to kill us; if it does not, say so in the result. */
+static int malicious_wait(struct brig_ctx *ctx, const char *what)
+{
+	sleep_ms(MALICIOUS_WAIT_MS);
+	brig_fail(ctx, "%s: the broker let the worker live after it", what);
+	return -1;
+}
+
+/*
+ * A header announcing 60 bytes, then 60 pseudo-random bytes (seeded by the
+ * input, decimal) whose first is 0xc1, a format byte msgpack never uses:
+ * whatever the seed, the frame is malformed.
+ */
+static int garbage_run(struct brig_ctx *ctx, const uint8_t *input, size_t len)
+{
+	uint8_t frame[4 + GARBAGE_BODY_LEN];
+	uint64_t seed;
+
+	if (parse_unsigned(input, len, 1, UINT64_MAX, &seed) < 0) {
+		brig_fail(ctx, "garbage: input must be a seed in decimal");
+		return -1;
+	}
+	put_be32(frame, GARBAGE_BODY_LEN);
+	for (size_t i = 4; i < sizeof(frame); i++) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		frame[i] = (uint8_t)(seed >> 56);
+	}
+	frame[4] = 0xc1;
+	if (channel_write(frame, sizeof(frame)) < 0)
+		return -1;
+	return malicious_wait(ctx, "garbage");
+}
+
+/* A header declaring 100 MB, past any max_frame, and a few bytes of it. */
+static int oversize_run(struct brig_ctx *ctx, const uint8_t *input, size_t len)
+{
+	uint8_t frame[4 + 16] = { 0 };
+
+	put_be32(frame, OVERSIZE_DECLARED);
+	frame[4] = 0x92;
+	frame[5] = 0x42;
+	frame[6] = 0xc6;   /* bin 32 ... that never comes */
+	if (channel_write(frame, sizeof(frame)) < 0)
+		return -1;
+	return malicious_wait(ctx, "oversize");
+}
+
+/*
+ * A well-formed frame of a type a worker must not send, or not now:
+ *   ready   WORKER_READY in the middle of a job
+ *   zygote  ZYGOTE_SPAWNED [worker 1, pid 1], as if it were the zygote
+ *   item    a client ITEM for job 7, as if it could address other jobs
+ *   final   a client FINAL "ok" for job 7
+ *   hello   a client HELLO
+ */
+static int wrongtype_run(struct brig_ctx *ctx, const uint8_t *input, size_t len)
+{
+	static const struct {
+		const char *name;
+		uint8_t body[16];
+		size_t len;
+	} frames[] = {
+		{ "ready", { 0x91, 0x40 }, 2 },
+		{ "zygote", { 0x93, 0x52, 0x01, 0x01 }, 4 },
+		{ "item", { 0x94, 0x20, 0x07, 0x00, 0xa1, 'x' }, 6 },
+		{ "final", { 0x96, 0x21, 0x07, 0x00, 0x00, 0xa0, 0x93, 0x00, 0x00, 0x00 }, 10 },
+		{ "hello", { 0x93, 0x01, 0x02, 0xa1, 'w' }, 5 },
+	};
+	char which[16] = "ready";
+	uint8_t frame[4 + 16];
+
+	if (len >= sizeof(which)) {
+		brig_fail(ctx, "wrongtype: unknown frame name");
+		return -1;
+	}
+	if (len > 0) {
+		memcpy(which, input, len);
+		which[len] = '\0';
+	}
+	for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
+		if (strcmp(which, frames[i].name) != 0)
+			continue;
+		put_be32(frame, (uint32_t)frames[i].len);
+		memcpy(frame + 4, frames[i].body, frames[i].len);
+		if (channel_write(frame, 4 + frames[i].len) < 0)
+			return -1;
+		return malicious_wait(ctx, "wrongtype");
+	}
+	brig_fail(ctx, "wrongtype: input must be ready, zygote, item, final or hello");
+	return -1;
+}
+
+/*
+ * WORKER_ITEM frames of 64 KiB, forever, as fast as the channel takes them:
+ * the broker must stop it at the profile's max_output.
+ */
+static int flood_run(struct brig_ctx *ctx, const uint8_t *input, size_t len)
+{
+	uint8_t *frame;
+	size_t body_len = 1 + 1 + 5 + FLOOD_ITEM_LEN;   /* fixarray, type, bin 32 head, data */
+
+	frame = calloc(1, 4 + body_len);
+	if (!frame) {
+		brig_fail(ctx, "flood: out of memory");
+		return -1;
+	}
+	put_be32(frame, (uint32_t)body_len);
+	frame[4] = 0x92;
+	frame[5] = 0x42;
+	frame[6] = 0xc6;
+	put_be32(frame + 7, FLOOD_ITEM_LEN);
+	memset(frame + 11, 'F', FLOOD_ITEM_LEN);
+	/* Stops only when the channel is gone (the broker closed it). */
+	while (channel_write(frame, 4 + body_len) == 0)
+		;
+	free(frame);
+	return malicious_wait(ctx, "flood");
+}
+
 static const struct brig_handler testing_handlers[] = {
 	{
 		.name = "selfcheck",
@@ -566,6 +726,29 @@ static const struct brig_handler testing_handlers[] = {
 		.description = "set comm to input, fork a child with that comm that never exits, "
 			       "emit {marked: tag}, sleep 60 s",
 		.run = mark_run,
+	},
+	{
+		.name = "garbage",
+		.description = "write a malformed frame (random bytes, seeded by input) to the "
+			       "job channel, then wait to be killed",
+		.run = garbage_run,
+	},
+	{
+		.name = "oversize",
+		.description = "write a frame header declaring 100 MB to the job channel, then "
+			       "wait to be killed",
+		.run = oversize_run,
+	},
+	{
+		.name = "wrongtype",
+		.description = "write a well-formed frame a worker must not send (input: ready, "
+			       "zygote, item, final, hello), then wait to be killed",
+		.run = wrongtype_run,
+	},
+	{
+		.name = "flood",
+		.description = "write 64 KiB items to the job channel until it closes",
+		.run = flood_run,
 	},
 };
 
