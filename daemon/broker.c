@@ -90,6 +90,7 @@ struct worker {
 	int wait_status;
 	uint64_t cpu_us;
 	uint64_t maxrss_kib;
+	uint32_t limits;                /* cgroup limits it hit (zygote.c) */
 	struct event *drain_timer;
 };
 
@@ -513,8 +514,8 @@ static int worker_on_frame(struct peer *p, const uint8_t *body, size_t len, void
 		pool_dispatch(w->broker, w->profile);
 		return 0;
 	case MSG_WORKER_ITEM:
-		if (w->state != WORKER_BUSY || !w->job || w->job->done) {
-			worker_misbehaved(w, "ITEM outside a job");
+		if (w->state != WORKER_BUSY || !w->job || w->job->done || w->job->exec) {
+			worker_misbehaved(w, "ITEM outside a handler job");
 			break;
 		}
 		worker_relay_item(w, &in);
@@ -725,8 +726,23 @@ static void worker_finalize(struct worker *w)
 	if (j) {
 		char message[BRIG_MESSAGE_MAX + 1];
 
+		const struct spec *spec = &b->cfg->profiles[profile].spec;
+		/* A limit hit explains the end of a job that did not succeed (an exec
+		 * job succeeds only with exit status 0). */
+		bool succeeded = j->done && j->done_status == WORKER_STATUS_OK &&
+				 (!j->exec || (j->exited && WIFEXITED((int)j->exit_status) &&
+					       WEXITSTATUS((int)j->exit_status) == 0));
+
 		if (j->forced_outcome >= 0) {
 			job_finish(j, j->forced_outcome, 0, j->forced_message, w->cpu_us, w->maxrss_kib);
+		} else if (!succeeded && (w->limits & 1u)) {
+			snprintf(message, sizeof(message), "the job exceeded its memory limit of %" PRIu64
+				 " bytes", spec->memory_max);
+			job_finish(j, BRIG_OUTCOME_MEMORY_LIMIT, 0, message, w->cpu_us, w->maxrss_kib);
+		} else if (!succeeded && (w->limits & 2u)) {
+			snprintf(message, sizeof(message), "the job reached its limit of %" PRIu64
+				 " processes", spec->pids_max);
+			job_finish(j, BRIG_OUTCOME_PIDS_LIMIT, 0, message, w->cpu_us, w->maxrss_kib);
 		} else if (j->done && j->done_status == WORKER_STATUS_OK && j->exec && j->exited &&
 			   WIFSIGNALED((int)j->exit_status)) {
 			int sig = WTERMSIG((int)j->exit_status);
@@ -803,6 +819,7 @@ static void worker_exited(struct broker *b, const struct msg_zygote_exited *m)
 	w->wait_status = (int)m->wait_status;
 	w->cpu_us = m->cpu_us;
 	w->maxrss_kib = m->maxrss_kib;
+	w->limits = m->limits;
 	if (!w->peer) {
 		worker_finalize(w);
 		return;
@@ -931,6 +948,9 @@ static int job_check_descriptors(struct client *c, uint32_t job_id,
 			return -1;
 		}
 		for (size_t k = paths_before; k < layer.path_count; k++) {
+			/* A path inside the job's private tmpfs is no host path. */
+			if (layer.paths[k].kind == SPEC_PATH_TMPFS)
+				continue;
 			if (!client_can_access(c, layer.paths[k].path, layer.paths[k].access)) {
 				client_error(c, true, job_id, BRIG_ERROR_DENIED,
 					     "%s: uid %u cannot access this path itself, so brig will "

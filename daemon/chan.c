@@ -13,7 +13,8 @@
 
 struct chan_out {
 	STAILQ_ENTRY(chan_out) link;
-	int fd;
+	int fds[CHAN_MAX_FDS];
+	size_t nfds;
 	size_t len;
 	uint8_t data[];
 };
@@ -29,27 +30,30 @@ struct chan {
 	uint8_t buf[CHAN_RECORD_MAX];
 };
 
-static int send_record(int fd, const void *frame, size_t len, int pass_fd, int flags)
+static int send_record(int fd, const void *frame, size_t len, const int *fds, size_t nfds,
+		       int flags)
 {
 	struct iovec iov = { .iov_base = (void *)frame, .iov_len = len };
 	union {
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(sizeof(int) * CHAN_MAX_FDS)];
 		struct cmsghdr align;
 	} control;
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
 
-	if (pass_fd >= 0) {
+	if (nfds > CHAN_MAX_FDS)
+		return -EINVAL;
+	if (nfds > 0) {
 		struct cmsghdr *cmsg;
 
 		memset(&control, 0, sizeof(control));
 		msg.msg_control = control.buf;
-		msg.msg_controllen = sizeof(control.buf);
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
 		cmsg = CMSG_FIRSTHDR(&msg);
 		cmsg->cmsg_level = SOL_SOCKET;
 		cmsg->cmsg_type = SCM_RIGHTS;
-		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cmsg), &pass_fd, sizeof(int));
+		cmsg->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * nfds);
 	}
 	do
 		n = sendmsg(fd, &msg, MSG_NOSIGNAL | flags);
@@ -62,15 +66,16 @@ static int send_record(int fd, const void *frame, size_t len, int pass_fd, int f
 }
 
 /*
- * Receive one record.  Returns its length, 0 on EOF, or -errno.  Any fd
- * beyond the first, or a truncated record, is a broken rule (-EBADMSG);
- * extra fds are closed so that nothing leaks.
+ * Receive one record.  Returns its length, 0 on EOF, or -errno.  More fds
+ * than max_fds, or a truncated record, is a broken rule (-EBADMSG); every
+ * fd received is then closed so that nothing leaks.
  */
-static ssize_t recv_record(int fd, uint8_t *buf, size_t size, int *passed_fd, int flags)
+static ssize_t recv_record(int fd, uint8_t *buf, size_t size, int *fds, size_t max_fds,
+			   size_t *nfds, int flags)
 {
 	struct iovec iov = { .iov_base = buf, .iov_len = size };
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * 4)];
+		char buf[CMSG_SPACE(sizeof(int) * CHAN_MAX_FDS)];
 		struct cmsghdr align;
 	} control;
 	struct msghdr msg = {
@@ -81,27 +86,27 @@ static ssize_t recv_record(int fd, uint8_t *buf, size_t size, int *passed_fd, in
 	bool broken = false;
 	ssize_t n;
 
-	*passed_fd = -1;
+	*nfds = 0;
 	do
 		n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | flags);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
 	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
-		size_t nfds;
-		int fds[4];
+		size_t count;
+		int got[CHAN_MAX_FDS];
 
 		if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS)
 			continue;
-		nfds = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		if (nfds > ARRAY_SIZE(fds))
-			nfds = ARRAY_SIZE(fds);
-		memcpy(fds, CMSG_DATA(cmsg), nfds * sizeof(int));
-		for (size_t i = 0; i < nfds; i++) {
-			if (*passed_fd < 0) {
-				*passed_fd = fds[i];
+		count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		if (count > CHAN_MAX_FDS)
+			count = CHAN_MAX_FDS;
+		memcpy(got, CMSG_DATA(cmsg), count * sizeof(int));
+		for (size_t i = 0; i < count; i++) {
+			if (*nfds < max_fds) {
+				fds[(*nfds)++] = got[i];
 			} else {
-				close(fds[i]);
+				close(got[i]);
 				broken = true;
 			}
 		}
@@ -116,9 +121,9 @@ static ssize_t recv_record(int fd, uint8_t *buf, size_t size, int *passed_fd, in
 			broken = true;
 	}
 	if (broken) {
-		if (*passed_fd >= 0)
-			close(*passed_fd);
-		*passed_fd = -1;
+		for (size_t i = 0; i < *nfds; i++)
+			close(fds[i]);
+		*nfds = 0;
 		return -EBADMSG;
 	}
 	return n;
@@ -130,8 +135,10 @@ static void chan_read_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)what;
 	for (;;) {
-		int passed_fd;
-		ssize_t n = recv_record(fd, ch->buf, sizeof(ch->buf), &passed_fd, MSG_DONTWAIT);
+		int passed_fd = -1;
+		size_t nfds;
+		ssize_t n = recv_record(fd, ch->buf, sizeof(ch->buf), &passed_fd, 1, &nfds,
+					MSG_DONTWAIT);
 
 		if (n == -EAGAIN)
 			return;
@@ -153,14 +160,14 @@ static void chan_write_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)what;
 	while ((out = STAILQ_FIRST(&ch->queue))) {
-		int r = send_record(fd, out->data, out->len, out->fd, MSG_DONTWAIT);
+		int r = send_record(fd, out->data, out->len, out->fds, out->nfds, MSG_DONTWAIT);
 		if (r == -EAGAIN) {
 			event_add(ch->write_ev, NULL);
 			return;
 		}
 		STAILQ_REMOVE_HEAD(&ch->queue, link);
-		if (out->fd >= 0)
-			close(out->fd);
+		for (size_t i = 0; i < out->nfds; i++)
+			close(out->fds[i]);
 		free(out);
 		if (r < 0) {
 			event_del(ch->read_ev);
@@ -203,8 +210,8 @@ void chan_free(struct chan *ch)
 		return;
 	while ((out = STAILQ_FIRST(&ch->queue))) {
 		STAILQ_REMOVE_HEAD(&ch->queue, link);
-		if (out->fd >= 0)
-			close(out->fd);
+		for (size_t i = 0; i < out->nfds; i++)
+			close(out->fds[i]);
 		free(out);
 	}
 	event_free(ch->read_ev);
@@ -213,29 +220,32 @@ void chan_free(struct chan *ch)
 	free(ch);
 }
 
-int chan_send(struct chan *ch, const void *frame, size_t len, int pass_fd)
+int chan_send_fds(struct chan *ch, const void *frame, size_t len, const int *fds, size_t nfds)
 {
 	struct chan_out *out;
 
-	if (len > CHAN_RECORD_MAX)
+	if (len > CHAN_RECORD_MAX || nfds > CHAN_MAX_FDS)
 		return -EMSGSIZE;
 	if (STAILQ_EMPTY(&ch->queue)) {
-		int r = send_record(ch->fd, frame, len, pass_fd, MSG_DONTWAIT);
+		int r = send_record(ch->fd, frame, len, fds, nfds, MSG_DONTWAIT);
 		if (r != -EAGAIN)
 			return r;
 	}
-	/* The socket is full: keep the record (and a copy of the fd) in order. */
+	/* The socket is full: keep the record (and copies of the fds) in order. */
 	out = malloc(sizeof(*out) + len);
 	if (!out)
 		return -ENOMEM;
-	out->fd = -1;
-	if (pass_fd >= 0) {
-		out->fd = fcntl(pass_fd, F_DUPFD_CLOEXEC, 3);
-		if (out->fd < 0) {
+	out->nfds = 0;
+	for (size_t i = 0; i < nfds; i++) {
+		out->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+		if (out->fds[i] < 0) {
 			int r = -errno;
+			for (size_t k = 0; k < out->nfds; k++)
+				close(out->fds[k]);
 			free(out);
 			return r;
 		}
+		out->nfds++;
 	}
 	out->len = len;
 	memcpy(out->data, frame, len);
@@ -244,9 +254,15 @@ int chan_send(struct chan *ch, const void *frame, size_t len, int pass_fd)
 	return 0;
 }
 
-int chan_recv_blocking(int fd, uint8_t *buf, size_t size, size_t *len, int *passed_fd)
+int chan_send(struct chan *ch, const void *frame, size_t len, int pass_fd)
 {
-	ssize_t n = recv_record(fd, buf, size, passed_fd, 0);
+	return chan_send_fds(ch, frame, len, &pass_fd, pass_fd >= 0 ? 1 : 0);
+}
+
+int chan_recv_blocking(int fd, uint8_t *buf, size_t size, size_t *len, int *fds, size_t max_fds,
+		       size_t *nfds)
+{
+	ssize_t n = recv_record(fd, buf, size, fds, max_fds, nfds, 0);
 
 	if (n < 0)
 		return (int)n;
@@ -260,5 +276,5 @@ int chan_send_blocking(int fd, const void *frame, size_t len, int pass_fd)
 {
 	if (len > CHAN_RECORD_MAX)
 		return -EMSGSIZE;
-	return send_record(fd, frame, len, pass_fd, 0);
+	return send_record(fd, frame, len, &pass_fd, pass_fd >= 0 ? 1 : 0, 0);
 }

@@ -13,6 +13,8 @@
 
 /* Records larger than this are refused on both sides. */
 #define CHAN_RECORD_MAX (64u * 1024)
+/* Descriptors passed with one record, at most. */
+#define CHAN_MAX_FDS 4
 
 struct chan;
 
@@ -36,9 +38,15 @@ void chan_free(struct chan *ch);
  * full.  0 or -errno.
  */
 int chan_send(struct chan *ch, const void *frame, size_t len, int pass_fd);
+/* The same with up to CHAN_MAX_FDS descriptors. */
+int chan_send_fds(struct chan *ch, const void *frame, size_t len, const int *fds, size_t nfds);
 
-/* Blocking receive for code without an event loop; same checks. */
-int chan_recv_blocking(int fd, uint8_t *buf, size_t size, size_t *len, int *passed_fd);
+/*
+ * Blocking receive for code without an event loop; same checks.  buf gets
+ * the whole frame, header included (*len bytes); up to max_fds passed fds.
+ */
+int chan_recv_blocking(int fd, uint8_t *buf, size_t size, size_t *len, int *fds, size_t max_fds,
+		       size_t *nfds);
 int chan_send_blocking(int fd, const void *frame, size_t len, int pass_fd);
 
 #endif

@@ -152,6 +152,7 @@ const char *sandbox_step_name(int step)
 		[SANDBOX_STEP_LANDLOCK] = "landlock",
 		[SANDBOX_STEP_SECCOMP] = "seccomp filter",
 		[SANDBOX_STEP_FORK] = "fork the job process",
+		[SANDBOX_STEP_CGROUP] = "enter its cgroup",
 	};
 
 	if (step < 0 || step >= SANDBOX_STEP__COUNT)
@@ -216,8 +217,15 @@ int sandbox_apply_layer(const struct spec *profile, const struct spec *layer, ch
 
 	if (layer->path_count)
 		families |= LANDLOCK_FAMILY_FS;
-	if (layer->connect_count || layer->bind_count)
+	if (layer->connect_count || layer->bind_count) {
+		/* Before ABI 4 Landlock cannot narrow TCP: refuse, never skip. */
+		if (landlock_abi_version() < 4) {
+			snprintf(err, err_size, "connect/bind: this kernel's Landlock cannot narrow "
+				 "TCP ports");
+			return -EOPNOTSUPP;
+		}
 		families |= LANDLOCK_FAMILY_NET;
+	}
 	if (families) {
 		r = landlock_restrict_families(layer, families, err, err_size);
 		/* A narrowing that cannot be enforced is refused, never skipped. */

@@ -44,6 +44,7 @@ enum sandbox_step {
 	SANDBOX_STEP_LANDLOCK,
 	SANDBOX_STEP_SECCOMP,
 	SANDBOX_STEP_FORK,
+	SANDBOX_STEP_CGROUP,
 	SANDBOX_STEP__COUNT,
 };
 const char *sandbox_step_name(int step);

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <seccomp.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,7 +22,8 @@ void spec_set_defaults(struct spec *s)
 	s->rlimits[SPEC_RLIMIT_AS] = 1024ull * 1024 * 1024;
 	s->rlimits[SPEC_RLIMIT_FSIZE] = 64ull * 1024 * 1024;
 	s->rlimits[SPEC_RLIMIT_NOFILE] = 64;
-	s->rlimits[SPEC_RLIMIT_NPROC] = 64;
+	/* Above pids_max, so that the cgroup (which can say so) acts first. */
+	s->rlimits[SPEC_RLIMIT_NPROC] = 128;
 	s->memory_max = 512ull * 1024 * 1024;
 	s->pids_max = 64;
 }
@@ -501,15 +503,6 @@ int spec_set_descriptor(struct spec *s, const char *key, const char *value, char
 			s->pids_max = v == SPEC_UNLIMITED ? 0 : v;
 		return 0;
 	}
-	if (strcmp(key, "cpu_max") == 0) {
-		char *end;
-		unsigned long pct = strtoul(value, &end, 10);
-		if (!value[0] || (*end && strcmp(end, "%") != 0) || pct == 0 || pct > 100000)
-			return descriptor_fail(err, err_size, "cpu_max=%s: expected a percentage of one "
-					       "CPU, e.g. 50%%", value);
-		s->cpu_max_percent = (uint32_t)pct;
-		return 0;
-	}
 	return -ENOENT;
 }
 
@@ -579,6 +572,9 @@ int spec_narrow(const struct spec *profile, const char *descriptor, struct spec 
 		for (size_t i = 0; i < profile->path_count && !covered; i++) {
 			const struct spec_path *g = &profile->paths[i];
 			covered = path_within(p->path, g->path) && (p->access & ~g->access) == 0;
+			/* Within the job's own tmpfs: private, not a host path. */
+			if (covered && g->kind == SPEC_PATH_TMPFS)
+				p->kind = SPEC_PATH_TMPFS;
 		}
 		if (!covered) {
 			layer->path_count--;
@@ -628,10 +624,19 @@ int spec_narrow(const struct spec *profile, const char *descriptor, struct spec 
 	if (strcmp(key, "seccomp_deny") == 0) {
 		/* Under an allow-list the filter-loading calls are themselves
 		 * refused, and what is not allowed is denied already. */
+		size_t before = layer->seccomp_deny_count;
+
 		if (profile->seccomp_mode == SPEC_SECCOMP_ALLOWLIST)
 			return narrow_refuse(err, err_size, "seccomp_deny=%s: the profile's seccomp "
 					     "allow-list already denies all but what it lists", value);
-		return spec_set_descriptor(layer, key, value, err, err_size);
+		r = spec_set_descriptor(layer, key, value, err, err_size);
+		if (r < 0)
+			return r;
+		for (size_t i = before; i < layer->seccomp_deny_count; i++)
+			if (seccomp_syscall_resolve_name(layer->seccomp_deny[i]) == __NR_SCMP_ERROR)
+				return descriptor_fail(err, err_size, "seccomp_deny: unknown syscall '%s'",
+						       layer->seccomp_deny[i]);
+		return 0;
 	}
 	if (strcmp(key, "user") == 0 || strcmp(key, "group") == 0 ||
 	    strcmp(key, "fresh_uid_range") == 0) {

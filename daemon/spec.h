@@ -119,7 +119,6 @@ struct spec {
 	/* cgroup limits (0: not set) */
 	uint64_t memory_max;            /* bytes */
 	uint64_t pids_max;
-	uint32_t cpu_max_percent;       /* of one CPU */
 };
 
 /* The strictest sensible spec: what the built-in default profile uses. */
@@ -151,8 +150,7 @@ int spec_narrow(const struct spec *profile, const char *descriptor, struct spec 
  * Set one descriptor from its text form, the same in brigd.conf and in a
  * request: user, group, fresh_uid_range, namespaces, ro, rw, exec, tmpfs,
  * connect, bind, landlock, seccomp, seccomp_action, seccomp_allow,
- * seccomp_deny, rlimit_{as,cpu,fsize,nofile,nproc}, memory_max, pids_max,
- * cpu_max.  Returns 0, -ENOENT for a key that is not a descriptor, or
+ * seccomp_deny, rlimit_{as,cpu,fsize,nofile,nproc}, memory_max, pids_max.  Returns 0, -ENOENT for a key that is not a descriptor, or
  * -EINVAL with err naming the descriptor.
  */
 int spec_set_descriptor(struct spec *s, const char *key, const char *value, char *err,

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "chan.h"
+#include "sandbox/cgroup.h"
 #include "msg.h"
 #include "template.h"
 #include "util.h"
@@ -134,7 +135,8 @@ static void kill_uid(uid_t uid, bool wait)
 	}
 }
 
-static void template_spawn(struct template *t, const struct msg_template_spawn *m, int job_fd)
+static void template_spawn(struct template *t, const struct msg_template_spawn *m, int job_fd,
+			   const int *cgroup_fds, size_t cgroup_count)
 {
 	struct template_worker *w = NULL;
 	pid_t pid;
@@ -147,14 +149,22 @@ static void template_spawn(struct template *t, const struct msg_template_spawn *
 		snprintf(failed.message, sizeof(failed.message), "template: %s",
 			 w ? "refusing uid 0" : "too many workers");
 		close(job_fd);
+		for (size_t i = 0; i < cgroup_count; i++)
+			close(cgroup_fds[i]);
 		if (msg_pack_zygote_spawn_failed(&t->sb, &failed) == 0)
 			template_send(t);
 		return;
 	}
 	pid = fork();
-	if (pid == 0)
+	if (pid == 0) {
+		/* Into its cgroup first, before it takes the job uid. */
+		if (cgroup_enter(cgroup_fds, cgroup_count) < 0)
+			_exit(WORKER_EXIT_SANDBOX + SANDBOX_STEP_CGROUP);
 		worker_main_from_template(t->cfg, t->profile, m->uid, t->filter, t->plugins, job_fd);
+	}
 	close(job_fd);
+	for (size_t i = 0; i < cgroup_count; i++)
+		close(cgroup_fds[i]);
 	if (pid < 0) {
 		struct msg_zygote_spawn_failed failed = { .worker_id = m->worker_id, .error = errno };
 		snprintf(failed.message, sizeof(failed.message), "template fork: %s", strerror(errno));
@@ -182,7 +192,9 @@ static void template_reap(struct template *t)
 
 		if (!w)
 			continue;   /* an orphan of some job, or a killer */
-		kill_uid(w->uid, true);
+		/* Most jobs leave nothing behind: look before sending a killer. */
+		if (uid_has_processes(w->uid))
+			kill_uid(w->uid, true);
 		m.worker_id = w->worker_id;
 		m.wait_status = status;
 		m.cpu_us = timeval_usec(ru.ru_utime.tv_sec, ru.ru_utime.tv_usec) +
@@ -194,7 +206,8 @@ static void template_reap(struct template *t)
 	}
 }
 
-static void template_on_record(struct template *t, const uint8_t *body, size_t len, int fd)
+static void template_on_record(struct template *t, const uint8_t *body, size_t len, int *fds,
+			       size_t nfds)
 {
 	struct msg_in in;
 	int type = msg_open(&in, body, len);
@@ -203,10 +216,11 @@ static void template_on_record(struct template *t, const uint8_t *body, size_t l
 	case MSG_TEMPLATE_SPAWN: {
 		struct msg_template_spawn m;
 
-		if (msg_decode_template_spawn(&in, &m) < 0 || fd < 0)
+		/* fds: the job channel, then the worker's cgroup.procs files. */
+		if (msg_decode_template_spawn(&in, &m) < 0 || nfds < 1)
 			_exit(WORKER_EXIT_CHANNEL);
-		template_spawn(t, &m, fd);
-		fd = -1;
+		template_spawn(t, &m, fds[0], fds + 1, nfds - 1);
+		nfds = 0;
 		break;
 	}
 	case MSG_ZYGOTE_KILL: {
@@ -223,8 +237,8 @@ static void template_on_record(struct template *t, const uint8_t *body, size_t l
 	default:
 		_exit(WORKER_EXIT_CHANNEL);
 	}
-	if (fd >= 0)
-		close(fd);
+	for (size_t i = 0; i < nfds; i++)
+		close(fds[i]);
 	msg_close(&in);
 }
 
@@ -272,15 +286,17 @@ void template_main(const struct config *cfg, const struct profile_config *profil
 			template_reap(&t);
 		}
 		if (fds[0].revents) {
-			size_t len;
-			int fd;
+			int passed[CHAN_MAX_FDS];
+			size_t len, npassed;
 
-			r = chan_recv_blocking(WORKER_CHANNEL_FD, buf, sizeof(buf), &len, &fd);
+			r = chan_recv_blocking(WORKER_CHANNEL_FD, buf, sizeof(buf), &len, passed,
+					       CHAN_MAX_FDS, &npassed);
 			/* The zygote is gone: so is everything of ours, with the
 			 * namespace, once we exit. */
 			if (r < 0)
 				_exit(r == -ECONNRESET ? 0 : WORKER_EXIT_CHANNEL);
-			template_on_record(&t, buf + FRAME_HEADER_SIZE, len - FRAME_HEADER_SIZE, fd);
+			template_on_record(&t, buf + FRAME_HEADER_SIZE, len - FRAME_HEADER_SIZE, passed,
+					   npassed);
 		}
 	}
 }

@@ -20,6 +20,7 @@
 #include "sandbox.h"
 #include "sandbox/landlock.h"
 #include "template.h"
+#include "sandbox/cgroup.h"
 #include "util.h"
 #include "worker.h"
 #include "zygote.h"
@@ -58,6 +59,7 @@ struct zygote {
 	struct sandbox_filter filters[BRIG_MAX_PROFILES];
 	struct uid_pool uids[BRIG_MAX_PROFILES];
 	bool templated[BRIG_MAX_PROFILES];
+	struct cgroup_setup cgroups;
 	struct zygote_template *templates[BRIG_MAX_PROFILES];
 	LIST_HEAD(, zygote_worker) workers;
 	msgpack_sbuffer sb;
@@ -74,7 +76,8 @@ static void zygote_send(struct zygote *z)
 }
 
 static pid_t zygote_fork_worker(struct zygote *z, const struct profile_config *profile,
-				uid_t uid, const struct sandbox_filter *filter, int channel_fd)
+				uid_t uid, const struct sandbox_filter *filter, int channel_fd,
+				const int *cgroup_fds, size_t cgroup_count)
 {
 	pid_t pid;
 
@@ -84,6 +87,9 @@ static pid_t zygote_fork_worker(struct zygote *z, const struct profile_config *p
 			     NULL, NULL);
 	if (pid != 0)
 		return pid;
+	/* Into its cgroup before anything of the worker runs. */
+	if (cgroup_enter(cgroup_fds, cgroup_count) < 0)
+		_exit(WORKER_EXIT_SANDBOX + SANDBOX_STEP_CGROUP);
 	worker_main(z->cfg, profile, uid, filter, z->plugins, channel_fd);
 }
 
@@ -127,8 +133,9 @@ static struct zygote_worker *zygote_find(struct zygote *z, uint32_t worker_id)
 static void zygote_report_exit(struct zygote *z, struct zygote_worker *w, int status,
 			       uint64_t cpu_us, uint64_t maxrss_kib)
 {
-	struct msg_zygote_exited m = { w->worker_id, status, cpu_us, maxrss_kib };
+	struct msg_zygote_exited m = { w->worker_id, status, cpu_us, maxrss_kib, 0 };
 
+	m.limits = cgroup_worker_finish(&z->cgroups, w->worker_id);
 	LIST_REMOVE(w, link);
 	zygote_release_uid(z, w->profile, w->uid);
 	free(w);
@@ -185,6 +192,7 @@ static int template_on_record(struct chan *ch, const uint8_t *body, size_t len, 
 			break;
 		LIST_REMOVE(w, link);
 		zygote_release_uid(z, w->profile, w->uid);
+		cgroup_worker_finish(&z->cgroups, w->worker_id);
 		free(w);
 		if (msg_pack_zygote_spawn_failed(&z->sb, &m) == 0)
 			zygote_send(z);
@@ -256,16 +264,21 @@ static struct zygote_template *template_start(struct zygote *z, size_t i)
 }
 
 /* A worker of a templated profile: one fork of its template. */
-static int zygote_spawn_templated(struct zygote *z, struct zygote_worker *w, int channel_fd)
+static int zygote_spawn_templated(struct zygote *z, struct zygote_worker *w, int channel_fd,
+				  const int *cgroup_fds, size_t cgroup_count)
 {
 	struct zygote_template *t = z->templates[w->profile];
+	int fds[CHAN_MAX_FDS];
 	int r;
 
 	if (!t && !(t = template_start(z, w->profile)))
 		return -errno;
+	fds[0] = channel_fd;
+	for (size_t i = 0; i < cgroup_count; i++)
+		fds[1 + i] = cgroup_fds[i];
 	r = msg_pack_template_spawn(&z->sb, &(struct msg_template_spawn){ w->worker_id, w->uid });
 	if (r == 0)
-		r = chan_send(t->chan, z->sb.data, z->sb.size, channel_fd);
+		r = chan_send_fds(t->chan, z->sb.data, z->sb.size, fds, 1 + cgroup_count);
 	msgpack_sbuffer_clear(&z->sb);
 	return r;
 }
@@ -274,6 +287,8 @@ static void zygote_spawn(struct zygote *z, const struct msg_zygote_spawn *m, int
 {
 	const struct profile_config *profile;
 	struct zygote_worker *w;
+	int cgroup_fds[CGROUP_MAX_FDS];
+	int cgroup_count = 0;
 	pid_t pid;
 
 	if (m->profile >= z->cfg->profile_count)
@@ -285,10 +300,25 @@ static void zygote_spawn(struct zygote *z, const struct msg_zygote_spawn *m, int
 	w->profile = m->profile;
 	w->worker_id = m->worker_id;
 	w->uid = zygote_take_uid(z, m->profile);
+	if (z->cgroups.version) {
+		char err[512];
+
+		cgroup_count = cgroup_worker_create(&z->cgroups, m->worker_id, &profile->spec,
+						    cgroup_fds, err, sizeof(err));
+		if (cgroup_count < 0) {
+			log_error("worker %u: %s", m->worker_id, err);
+			cgroup_count = 0;
+			if (w->uid != (uid_t)-1)
+				zygote_release_uid(z, m->profile, w->uid);
+			w->uid = (uid_t)-1;
+		}
+	}
 	if (w->uid != (uid_t)-1 && z->templated[m->profile]) {
-		int r = zygote_spawn_templated(z, w, channel_fd);
+		int r = zygote_spawn_templated(z, w, channel_fd, cgroup_fds, (size_t)cgroup_count);
 
 		close(channel_fd);
+		for (int i = 0; i < cgroup_count; i++)
+			close(cgroup_fds[i]);
 		if (r == 0) {
 			/* The template answers; EXITED comes through it. */
 			LIST_INSERT_HEAD(&z->workers, w, link);
@@ -301,8 +331,11 @@ static void zygote_spawn(struct zygote *z, const struct msg_zygote_spawn *m, int
 		errno = EAGAIN;
 		pid = -1;
 	} else {
-		pid = zygote_fork_worker(z, profile, w->uid, &z->filters[m->profile], channel_fd);
+		pid = zygote_fork_worker(z, profile, w->uid, &z->filters[m->profile], channel_fd,
+					 cgroup_fds, (size_t)cgroup_count);
 	}
+	for (int i = 0; i < cgroup_count; i++)
+		close(cgroup_fds[i]);
 	if (channel_fd >= 0)
 		close(channel_fd);
 	if (pid < 0) {
@@ -312,6 +345,7 @@ static void zygote_spawn(struct zygote *z, const struct msg_zygote_spawn *m, int
 			 strerror(errno));
 		if (w->uid != (uid_t)-1)
 			zygote_release_uid(z, m->profile, w->uid);
+		cgroup_worker_finish(&z->cgroups, m->worker_id);
 		log_error("cannot start a worker for profile %s: %s", profile->name,
 			  strerror(errno));
 		free(w);
@@ -410,7 +444,6 @@ static void zygote_reap(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
 		struct zygote_worker *w;
-		struct msg_zygote_exited m;
 
 		for (size_t i = 0; i < z->cfg->profile_count; i++) {
 			struct zygote_template *t = z->templates[i];
@@ -424,21 +457,14 @@ static void zygote_reap(evutil_socket_t sig, short what, void *arg)
 				break;
 		if (!w || pid == 0)
 			continue;
-		LIST_REMOVE(w, link);
-		zygote_release_uid(z, w->profile, w->uid);
-		m.worker_id = w->worker_id;
-		m.wait_status = status;
-		m.cpu_us = timeval_usec(ru.ru_utime.tv_sec, ru.ru_utime.tv_usec) +
-			   timeval_usec(ru.ru_stime.tv_sec, ru.ru_stime.tv_usec);
-		m.maxrss_kib = (uint64_t)ru.ru_maxrss;
-		free(w);
 		if (worker_failed_sandbox(status))
 			log_error("worker %u could not enter its sandbox: step '%s' failed",
-				  m.worker_id,
+				  w->worker_id,
 				  sandbox_step_name(WEXITSTATUS(status) - WORKER_EXIT_SANDBOX));
-		if (msg_pack_zygote_exited(&z->sb, &m) < 0)
-			fatalx("cannot pack EXITED");
-		zygote_send(z);
+		zygote_report_exit(z, w, status,
+				   timeval_usec(ru.ru_utime.tv_sec, ru.ru_utime.tv_usec) +
+				   timeval_usec(ru.ru_stime.tv_sec, ru.ru_stime.tv_usec),
+				   (uint64_t)ru.ru_maxrss);
 	}
 }
 
@@ -476,6 +502,21 @@ void zygote_main(const struct config *cfg, int channel_fd)
 	r = plugin_set_load(cfg->handler_dir, &z.plugins);
 	if (r < 0)
 		fatalx("cannot load handlers from %s: %s", cfg->handler_dir, strerror(-r));
+	{
+		/* Named after the broker, so that two brigd never share one. */
+		char instance[32], err[512] = "";
+		pid_t daemon_pids[2] = { getppid(), getpid() };
+
+		snprintf(instance, sizeof(instance), "%d", (int)getppid());
+		r = cgroup_setup(&z.cgroups, instance, daemon_pids, 2, err, sizeof(err));
+		if (r < 0 || z.cgroups.version == 0)
+			log_warn("cgroups unavailable (%s): memory_max and pids_max are not "
+				 "enforced; rlimits are the last resort", r < 0 ? err : "no hierarchy "
+				 "with the memory and pids controllers");
+		else
+			log_info("cgroup v%d: worker limits under %s", z.cgroups.version,
+				 z.cgroups.base[0]);
+	}
 	r = landlock_abi_version();
 	for (size_t i = 0; i < cfg->profile_count; i++) {
 		struct spec spec = cfg->profiles[i].spec;
@@ -529,5 +570,11 @@ void zygote_main(const struct config *cfg, int channel_fd)
 		if (pid < 0 && errno != EINTR)
 			break;
 	}
+	{
+		struct zygote_worker *w;
+		LIST_FOREACH(w, &z.workers, link)
+			cgroup_worker_finish(&z.cgroups, w->worker_id);
+	}
+	cgroup_teardown(&z.cgroups);
 	exit(0);
 }

@@ -570,6 +570,8 @@ char **msg_strv_dup(const struct msg_strv *l)
 	size_t total = 0;
 	char **v, *p;
 
+	if (l->count > 0 && !l->array)
+		return NULL;   /* a list built for packing, not a decoded one */
 	for (size_t i = 0; i < l->count; i++)
 		total += l->array->via.array.ptr[i].via.str.size + 1;
 	v = malloc((l->count + 1) * sizeof(char *) + total);
@@ -1352,17 +1354,19 @@ int msg_decode_zygote_kill(struct msg_in *in, struct msg_zygote_kill *m)
 	return 0;
 }
 
-/* ZYGOTE_EXITED: worker_id u32, wait_status i64, cpu_us u64, maxrss_kib u64 */
+/* ZYGOTE_EXITED: worker_id u32, wait_status i64, cpu_us u64, maxrss_kib u64,
+ * limits u32 */
 
 int msg_pack_zygote_exited(msgpack_sbuffer *sb, const struct msg_zygote_exited *m)
 {
 	struct frame_writer w;
 
-	writer_begin(&w, sb, MSG_ZYGOTE_EXITED, 4);
+	writer_begin(&w, sb, MSG_ZYGOTE_EXITED, 5);
 	put_u32(&w, m->worker_id);
 	put_i64(&w, m->wait_status);
 	put_u64(&w, m->cpu_us);
 	put_u64(&w, m->maxrss_kib);
+	put_u32(&w, m->limits);
 	return writer_end(&w);
 }
 
@@ -1379,6 +1383,7 @@ int msg_decode_zygote_exited(struct msg_in *in, struct msg_zygote_exited *m)
 	    (r = cursor_i64(&c, "wait_status", &out.wait_status)) < 0 ||
 	    (r = cursor_u64(&c, "cpu_us", &out.cpu_us)) < 0 ||
 	    (r = cursor_u64(&c, "maxrss_kib", &out.maxrss_kib)) < 0 ||
+	    (r = cursor_u32(&c, "limits", &out.limits)) < 0 ||
 	    (r = cursor_end(&c)) < 0)
 		return r;
 	*m = out;

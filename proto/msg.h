@@ -197,6 +197,7 @@ struct msg_zygote_exited {
 	int64_t wait_status;               /* as from waitpid() */
 	uint64_t cpu_us;
 	uint64_t maxrss_kib;
+	uint32_t limits;                   /* cgroup limits hit: 1 memory, 2 pids */
 };
 
 /* ---- packing: each appends one complete frame to sb ---- */

@@ -76,14 +76,30 @@ flock -u 9
 tmp=$(mktemp -d "$cache_dir/brig-nspawn.XXXXXX")
 cleanup() {
 	if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
-		kill -TERM "$nspawn_pid" 2>/dev/null
-		for _ in $(seq 50); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.2; done
-		kill -KILL "$nspawn_pid" 2>/dev/null
+		kill -TERM "$nspawn_pid" 2>/dev/null    # nspawn: power the container off
+		for _ in $(seq 100); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.2; done
 	fi
-	# nspawn leaves its payload/supervisor cgroups behind: remove ours.
+	# Whatever of the container is still running is in our cgroup: kill it
+	# there (killing nspawn alone would orphan the container's PID 1).
 	for d in "${cgroup_dirs[@]}"; do
-		[ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+		if [ -f "$d/cgroup.kill" ]; then
+			echo 1 > "$d/cgroup.kill"
+		elif [ -d "$d" ]; then
+			find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -KILL 2>/dev/null
+		fi
 	done
+	[ -n "$nspawn_pid" ] && wait "$nspawn_pid" 2>/dev/null
+	# nspawn leaves its payload/supervisor cgroups behind: remove ours.
+	for _ in $(seq 50); do
+		for d in "${cgroup_dirs[@]}"; do
+			[ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+		done
+		left=0
+		for d in "${cgroup_dirs[@]}"; do [ -d "$d" ] && left=1; done
+		[ $left -eq 0 ] && break
+		sleep 0.1
+	done
+	for d in "${cgroup_dirs[@]}"; do [ -d "$d" ] && echo "WARNING: cannot remove cgroup $d"; done
 	[ -n "$tmp" ] && rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -118,7 +134,13 @@ for _ in $(seq 100); do
 done
 [ -n "$leader" ] || { cat "$tmp/console.log"; echo "FAIL systemd-nspawn did not start"; exit 1; }
 in_container() { nsenter -t "$leader" -a "$@"; }
-state=$(timeout 60 nsenter -t "$leader" -a systemctl is-system-running --wait 2>&1)
+# Until PID 1 listens on its private bus, systemctl says "offline" or
+# cannot connect at all.
+for _ in $(seq 600); do
+	state=$(timeout 60 nsenter -t "$leader" -a systemctl is-system-running --wait 2>&1)
+	case "$state" in running|degraded|maintenance|stopping) break ;; esac
+	sleep 0.1
+done
 case "$state" in
 running|degraded) pass "systemd booted in the container ($state, leader pid $leader)" ;;
 *) tail -20 "$tmp/console.log"; echo "FAIL boot: $state"; exit 1 ;;

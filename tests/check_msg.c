@@ -928,7 +928,7 @@ END_TEST
 START_TEST(test_round_trip_zygote_exited)
 {
 	struct msg_zygote_exited m = { .worker_id = 5, .wait_status = 0x8b, .cpu_us = 99,
-				       .maxrss_kib = 1ull << 33 };
+				       .maxrss_kib = 1ull << 33, .limits = 3 };
 	struct msg_zygote_exited out;
 	msgpack_sbuffer sb;
 	struct msg_in in;
@@ -941,6 +941,7 @@ START_TEST(test_round_trip_zygote_exited)
 	ck_assert(out.wait_status == 0x8b);
 	ck_assert(out.cpu_us == 99);
 	ck_assert(out.maxrss_kib == 1ull << 33);
+	ck_assert_uint_eq(out.limits, 3);
 	msg_close(&in);
 	msgpack_sbuffer_destroy(&sb);
 }
@@ -1071,9 +1072,9 @@ static const struct msg_spec specs[] = {
 	{ MSG_ZYGOTE_SPAWN_FAILED, "ZYGOTE_SPAWN_FAILED", 3,
 	  { { "worker_id", F_U32 }, { "error", F_I64 }, { "message", F_MESSAGE } } },
 	{ MSG_ZYGOTE_KILL, "ZYGOTE_KILL", 1, { { "worker_id", F_U32 } } },
-	{ MSG_ZYGOTE_EXITED, "ZYGOTE_EXITED", 4,
+	{ MSG_ZYGOTE_EXITED, "ZYGOTE_EXITED", 5,
 	  { { "worker_id", F_U32 }, { "wait_status", F_I64 }, { "cpu_us", F_U64 },
-	    { "maxrss_kib", F_U64 } } },
+	    { "maxrss_kib", F_U64 }, { "limits", F_U32 } } },
 	{ MSG_TEMPLATE_SPAWN, "TEMPLATE_SPAWN", 2, { { "worker_id", F_U32 }, { "uid", F_U32 } } },
 };
 

@@ -16,10 +16,11 @@
  *
  * Usage:
  *   escape battery tcp=PORT socket=PATH abstract=NAME pid=PID setuid=PATH
- *                  [rw=DIR]... [hide=PATH]...
+ *                  [comm=NAME] [rw=DIR]... [hide=PATH]...
  *       tcp: a port the test listens on at 127.0.0.1 (TCP and UDP);
  *       socket: brigd's own socket; abstract: an abstract unix socket the
- *       test listens on; pid: a host process running as the job's uid;
+ *       test listens on; pid: a host process running as the job's uid,
+ *       comm: its name (to tell it from a job process with that number);
  *       setuid: a setuid-root copy of this program, reachable in the view;
  *       rw: a directory the profile grants read-write (not attacked);
  *       hide: a path that must not exist in the job's view.
@@ -131,6 +132,8 @@ struct battery {
 	const char *socket_path;
 	const char *abstract_name;
 	pid_t host_pid;
+	const char *host_comm;          /* its name, to tell it from a job process */
+	pid_t worker_pid;               /* the battery's parent: brig's worker */
 	const char *setuid_path;
 	const char *rw[MAX_LIST];
 	size_t rw_count;
@@ -323,23 +326,35 @@ static bool is_pid_name(const char *s)
 	return true;
 }
 
-/* Does the job's own /proc list this pid?  Then it is one of the job's. */
-static bool pid_in_view(pid_t pid)
-{
-	char path[64];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
-	return stat(path, &st) == 0;
-}
-
-/* A host pid that happens to name a process of the job's own namespace
- * cannot be attacked through that number: say so instead of attacking. */
+/*
+ * The host pid may happen to name a process of the job's own pid namespace
+ * (its numbers start at 1): that one is told from the host process by its
+ * name, and not attacked.  A process of that name, or no process at all,
+ * is attacked as the host process.
+ */
 static void skip_if_pid_collides(const struct battery *b)
 {
-	if (b->host_pid > 0 && pid_in_view(b->host_pid))
-		contained("pid %d names a process of the job's own pid namespace; the host "
-			  "process is not addressable", (int)b->host_pid);
+	char path[64], comm[64];
+
+	if (!b->host_comm)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)b->host_pid);
+	if (!read_small_file(path, comm, sizeof(comm)))
+		return;
+	comm[strcspn(comm, "\n")] = '\0';
+	if (strcmp(comm, b->host_comm) != 0)
+		contained("pid %d names '%s', a process of the job's own pid namespace; the host "
+			  "process '%s' is not addressable", (int)b->host_pid, comm, b->host_comm);
+}
+
+/* A ptrace that worked must not leave the tracee stopped. */
+static void ptrace_outcome(long r, int saved_errno, pid_t pid, const char *what)
+{
+	if (r == 0) {
+		waitpid(pid, NULL, __WALL);
+		syscall(SYS_ptrace, PTRACE_DETACH, pid, 0, 0);
+	}
+	expect_failure(r, saved_errno, what);
 }
 
 static int unix_connect(const char *path, bool abstract)
@@ -516,10 +531,9 @@ static void check_read_shadow(const struct battery *b)
 	snprintf(paths[count++], PATH_MAX, "/etc/shadow");
 	snprintf(paths[count++], PATH_MAX, "/proc/self/root/etc/shadow");
 	snprintf(paths[count++], PATH_MAX, "/proc/1/root/etc/shadow");
-	snprintf(paths[count++], PATH_MAX, "/proc/%d/root/etc/shadow", (int)getppid());
+	snprintf(paths[count++], PATH_MAX, "/proc/%d/root/etc/shadow", (int)b->worker_pid);
 	snprintf(paths[count++], PATH_MAX, "../../../../../../etc/shadow");
 	snprintf(paths[count++], PATH_MAX, "/proc/1/cwd/../../../etc/shadow");
-	(void)b;
 	for (size_t i = 0; i < count; i++) {
 		int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
 
@@ -942,15 +956,19 @@ static void check_pidfd_open_host(const struct battery *b)
 static void check_ptrace_attach_host(const struct battery *b)
 {
 	skip_if_pid_collides(b);
-	EXPECT_FAILURE(syscall(SYS_ptrace, PTRACE_ATTACH, b->host_pid, 0, 0),
-		       "ptrace(PTRACE_ATTACH, host pid)");
+	long r = syscall(SYS_ptrace, PTRACE_ATTACH, b->host_pid, 0, 0);
+
+	ptrace_outcome(r, errno, b->host_pid, "ptrace(PTRACE_ATTACH, host pid)");
 }
 
 static void check_ptrace_seize_host(const struct battery *b)
 {
 	skip_if_pid_collides(b);
-	EXPECT_FAILURE(syscall(SYS_ptrace, PTRACE_SEIZE, b->host_pid, 0, 0),
-		       "ptrace(PTRACE_SEIZE, host pid)");
+	long r = syscall(SYS_ptrace, PTRACE_SEIZE, b->host_pid, 0, 0);
+
+	if (r == 0)
+		syscall(SYS_ptrace, PTRACE_DETACH, b->host_pid, 0, 0);
+	expect_failure(r, errno, "ptrace(PTRACE_SEIZE, host pid)");
 }
 
 static long vm_read(pid_t pid)
@@ -972,15 +990,14 @@ static void check_process_vm_readv_host(const struct battery *b)
 /* The worker (our parent) holds the job channel to the broker. */
 static void check_ptrace_attach_worker(const struct battery *b)
 {
-	(void)b;
-	EXPECT_FAILURE(syscall(SYS_ptrace, PTRACE_ATTACH, getppid(), 0, 0),
-		       "ptrace(PTRACE_ATTACH, the worker)");
+	long r = syscall(SYS_ptrace, PTRACE_ATTACH, b->worker_pid, 0, 0);
+
+	ptrace_outcome(r, errno, b->worker_pid, "ptrace(PTRACE_ATTACH, the worker)");
 }
 
 static void check_process_vm_readv_worker(const struct battery *b)
 {
-	(void)b;
-	EXPECT_FAILURE(vm_read(getppid()), "process_vm_readv(the worker)");
+	EXPECT_FAILURE(vm_read(b->worker_pid), "process_vm_readv(the worker)");
 }
 
 static void check_worker_memory(const struct battery *b)
@@ -988,8 +1005,7 @@ static void check_worker_memory(const struct battery *b)
 	char path[64];
 	int fd;
 
-	(void)b;
-	snprintf(path, sizeof(path), "/proc/%d/mem", (int)getppid());
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)b->worker_pid);
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd >= 0)
 		escaped("opened the worker's memory %s read-write", path);
@@ -1002,9 +1018,8 @@ static void check_worker_memory(const struct battery *b)
 static void check_worker_channel_proc(const struct battery *b)
 {
 	struct note n = { .len = 0 };
-	pid_t ppid = getppid();
+	pid_t ppid = b->worker_pid;
 
-	(void)b;
 	for (int fd = 0; fd < 16; fd++) {
 		char path[64];
 		int got;
@@ -1021,9 +1036,8 @@ static void check_worker_channel_proc(const struct battery *b)
 
 static void check_worker_channel_pidfd(const struct battery *b)
 {
-	int pidfd = (int)syscall(SYS_pidfd_open, getppid(), 0);
+	int pidfd = (int)syscall(SYS_pidfd_open, b->worker_pid, 0);
 
-	(void)b;
 	if (pidfd < 0)
 		contained("pidfd_open(the worker): %s", err_name(errno));
 	EXPECT_FAILURE(syscall(SYS_pidfd_getfd, pidfd, 3, 0), "pidfd_getfd(the worker, fd 3)");
@@ -1887,7 +1901,7 @@ static int run_check(const struct battery *b, const struct check *c)
 static int usage(void)
 {
 	out("usage: escape battery tcp=PORT socket=PATH abstract=NAME pid=PID setuid=PATH "
-	    "[rw=DIR]... [hide=PATH]...");
+	    "[comm=NAME] [rw=DIR]... [hide=PATH]...");
 	out("       escape euid | fork-bomb | memory-bomb [MiB] | kill-all | sleep MS");
 	return 2;
 }
@@ -1910,6 +1924,8 @@ static int parse_battery_args(int argc, char **argv, struct battery *b)
 			b->abstract_name = value;
 		else if (strcmp(key, "pid") == 0)
 			b->host_pid = (pid_t)atoi(value);
+		else if (strcmp(key, "comm") == 0)
+			b->host_comm = value;
 		else if (strcmp(key, "setuid") == 0)
 			b->setuid_path = value;
 		else if (strcmp(key, "rw") == 0 && b->rw_count < MAX_LIST)
@@ -1933,6 +1949,7 @@ static int run_battery(int argc, char **argv)
 
 	if (parse_battery_args(argc, argv, &b) < 0)
 		return usage();
+	b.worker_pid = getppid();
 	n = readlink("/proc/self/exe", b.exe_path, sizeof(b.exe_path) - 1);
 	if (n <= 0) {
 		out("ABORT readlink /proc/self/exe: %s", err_name(errno));

@@ -1,0 +1,365 @@
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sandbox/cgroup.h"
+
+#define CGROUP_ROOT "/sys/fs/cgroup"
+
+/* snprintf for paths: a path that does not fit is an error, not a cut. */
+__attribute__((format(printf, 3, 4)))
+static int path_printf(char *out, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(out, size, fmt, ap);
+	va_end(ap);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+static int write_file(const char *dir, const char *name, const char *value)
+{
+	char path[PATH_MAX + 64];
+	ssize_t n;
+	int fd, r = 0;
+
+	if (path_printf(path, sizeof(path), "%s/%s", dir, name) < 0)
+		return -ENAMETOOLONG;
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, value, strlen(value));
+	if (n < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+static int read_file(const char *dir, const char *name, char *buf, size_t size)
+{
+	char path[PATH_MAX + 64];
+	ssize_t n;
+	int fd;
+
+	if (path_printf(path, sizeof(path), "%s/%s", dir, name) < 0)
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
+/* "key N" lines: the value of key, or 0. */
+static uint64_t read_counter(const char *dir, const char *file, const char *key)
+{
+	char buf[4096], *line, *save = NULL;
+	size_t key_len = strlen(key);
+
+	if (read_file(dir, file, buf, sizeof(buf)) < 0)
+		return 0;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		if (strncmp(line, key, key_len) == 0 && line[key_len] == ' ')
+			return strtoull(line + key_len + 1, NULL, 10);
+	return 0;
+}
+
+/*
+ * This process's cgroup path for a v1 controller (a token of the
+ * controllers field), or for the v2 hierarchy (controller "").
+ */
+static int own_cgroup(const char *controller, char *out, size_t size)
+{
+	char line[PATH_MAX + 64];
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	int r = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (r < 0 && fgets(line, sizeof(line), f)) {
+		char *ids, *path, *save = NULL;
+		bool match = false;
+
+		line[strcspn(line, "\n")] = '\0';
+		ids = strchr(line, ':');
+		if (!ids || !(path = strchr(ids + 1, ':')))
+			continue;
+		*ids++ = '\0';
+		*path++ = '\0';
+		if (controller[0] == '\0') {
+			match = strcmp(line, "0") == 0 && ids[0] == '\0';
+		} else {
+			for (char *t = strtok_r(ids, ",", &save); t && !match; t = strtok_r(NULL, ",", &save))
+				match = strcmp(t, controller) == 0;
+		}
+		if (match) {
+			snprintf(out, size, "%s", path);
+			r = 0;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
+static bool has_controllers(const char *dir, const char *file)
+{
+	char buf[1024];
+
+	if (read_file(dir, file, buf, sizeof(buf)) < 0)
+		return false;
+	return strstr(buf, "memory") && strstr(buf, "pids");
+}
+
+static int setup_v2(struct cgroup_setup *cg, const char *instance, const pid_t *pids,
+		    size_t count, char *err, size_t err_size)
+{
+	char own[PATH_MAX], dir[PATH_MAX], leaf[PATH_MAX + 16];
+	int r;
+
+	if ((r = own_cgroup("", own, sizeof(own))) < 0)
+		return r;
+	if (path_printf(dir, sizeof(dir), CGROUP_ROOT "%s", strcmp(own, "/") == 0 ? "" : own) < 0)
+		return -ENAMETOOLONG;
+	if (!has_controllers(dir, "cgroup.controllers"))
+		return -EOPNOTSUPP;
+	/* v2 lets no process live in a cgroup that hands controllers down
+	 * (except the root): move the daemon into a leaf first if needed. */
+	r = write_file(dir, "cgroup.subtree_control", "+memory +pids");
+	if (r == -EBUSY) {
+		if (path_printf(leaf, sizeof(leaf), "%s/brigd", dir) < 0)
+			return -ENAMETOOLONG;
+		if (mkdir(leaf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		for (size_t i = 0; i < count; i++) {
+			char pid[32];
+			snprintf(pid, sizeof(pid), "%d", (int)pids[i]);
+			if ((r = write_file(leaf, "cgroup.procs", pid)) < 0) {
+				snprintf(err, err_size, "cgroup v2: moving pid %s into %s: %s", pid, leaf,
+					 strerror(-r));
+				return r;
+			}
+		}
+		r = write_file(dir, "cgroup.subtree_control", "+memory +pids");
+	}
+	if (r < 0) {
+		snprintf(err, err_size, "cgroup v2: enabling memory and pids in %s: %s", dir,
+			 strerror(-r));
+		return r;
+	}
+	if (path_printf(cg->base[0], sizeof(cg->base[0]), "%s/brig-jobs-%s", dir, instance) < 0)
+		return -ENAMETOOLONG;
+	if (mkdir(cg->base[0], 0755) < 0 && errno != EEXIST)
+		return -errno;
+	r = write_file(cg->base[0], "cgroup.subtree_control", "+memory +pids");
+	if (r < 0) {
+		snprintf(err, err_size, "cgroup v2: enabling controllers in %s: %s", cg->base[0],
+			 strerror(-r));
+		rmdir(cg->base[0]);
+		return r;
+	}
+	cg->base_count = 1;
+	cg->version = 2;
+	return 0;
+}
+
+static int setup_v1(struct cgroup_setup *cg, const char *instance, char *err, size_t err_size)
+{
+	static const char *const controllers[2] = { "memory", "pids" };
+
+	for (size_t i = 0; i < 2; i++) {
+		char own[PATH_MAX], mount[PATH_MAX];
+		struct stat st;
+		int r;
+
+		path_printf(mount, sizeof(mount), CGROUP_ROOT "/%s", controllers[i]);
+		if (stat(mount, &st) < 0 || (r = own_cgroup(controllers[i], own, sizeof(own))) < 0) {
+			snprintf(err, err_size, "cgroup v1: no %s hierarchy at %s", controllers[i],
+				 mount);
+			return -EOPNOTSUPP;
+		}
+		if (path_printf(cg->base[i], sizeof(cg->base[i]), "%s%s/brig-jobs-%s", mount,
+				strcmp(own, "/") == 0 ? "" : own, instance) < 0)
+			return -ENAMETOOLONG;
+		if (mkdir(cg->base[i], 0755) < 0 && errno != EEXIST) {
+			r = -errno;
+			snprintf(err, err_size, "cgroup v1: mkdir %s: %s", cg->base[i], strerror(errno));
+			if (i == 1)
+				rmdir(cg->base[0]);
+			return r;
+		}
+	}
+	cg->base_count = 2;
+	cg->version = 1;
+	return 0;
+}
+
+int cgroup_setup(struct cgroup_setup *cg, const char *instance, const pid_t *pids,
+		 size_t count, char *err, size_t err_size)
+{
+	char probe[PATH_MAX];
+	int r;
+
+	memset(cg, 0, sizeof(*cg));
+	/* A pure v2 host has cgroup.controllers at the root of the mount. */
+	snprintf(probe, sizeof(probe), CGROUP_ROOT);
+	if (has_controllers(probe, "cgroup.controllers")) {
+		r = setup_v2(cg, instance, pids, count, err, err_size);
+		return r == -EOPNOTSUPP ? 0 : r;
+	}
+	r = setup_v1(cg, instance, err, err_size);
+	return r == -EOPNOTSUPP ? 0 : r;
+}
+
+static void worker_dir(const struct cgroup_setup *cg, size_t i, uint32_t worker_id, char *out,
+		       size_t size)
+{
+	if (path_printf(out, size, "%s/w%u", cg->base[i], worker_id) < 0)
+		out[0] = '\0';
+}
+
+/* Kill whatever is left in dir and remove it. */
+static void remove_cgroup(const char *dir, int version)
+{
+	for (int attempt = 0; attempt < 200; attempt++) {
+		char buf[4096], *line, *save = NULL;
+
+		if (rmdir(dir) == 0 || errno == ENOENT)
+			return;
+		if (errno != EBUSY)
+			return;
+		if (version == 2 && write_file(dir, "cgroup.kill", "1") == 0) {
+			usleep(500);
+			continue;
+		}
+		if (read_file(dir, "cgroup.procs", buf, sizeof(buf)) == 0)
+			for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+				kill((pid_t)atoi(line), SIGKILL);
+		usleep(500);
+	}
+}
+
+void cgroup_teardown(const struct cgroup_setup *cg)
+{
+	for (size_t i = 0; i < cg->base_count; i++)
+		remove_cgroup(cg->base[i], cg->version);
+}
+
+int cgroup_worker_create(const struct cgroup_setup *cg, uint32_t worker_id, const struct spec *s,
+			 int fds[CGROUP_MAX_FDS], char *err, size_t err_size)
+{
+	size_t made = 0;
+	int r;
+
+	for (size_t i = 0; i < cg->base_count; i++) {
+		char dir[PATH_MAX + 32], path[PATH_MAX + 64], value[32];
+
+		worker_dir(cg, i, worker_id, dir, sizeof(dir));
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+			r = -errno;
+			snprintf(err, err_size, "cgroup: mkdir %s: %s", dir, strerror(errno));
+			goto fail;
+		}
+		r = 0;
+		if (cg->version == 2) {
+			if (s->memory_max) {
+				snprintf(value, sizeof(value), "%llu", (unsigned long long)s->memory_max);
+				r = write_file(dir, "memory.max", value);
+				/* Swap would let a job hold more than memory.max. */
+				if (r == 0)
+					(void)write_file(dir, "memory.swap.max", "0");
+			}
+			if (r == 0 && s->pids_max) {
+				snprintf(value, sizeof(value), "%llu", (unsigned long long)s->pids_max);
+				r = write_file(dir, "pids.max", value);
+			}
+		} else if (i == 0 && s->memory_max) {
+			snprintf(value, sizeof(value), "%llu", (unsigned long long)s->memory_max);
+			r = write_file(dir, "memory.limit_in_bytes", value);
+			if (r == 0)
+				(void)write_file(dir, "memory.memsw.limit_in_bytes", value);
+		} else if (i == 1 && s->pids_max) {
+			snprintf(value, sizeof(value), "%llu", (unsigned long long)s->pids_max);
+			r = write_file(dir, "pids.max", value);
+		}
+		if (r < 0) {
+			snprintf(err, err_size, "cgroup: setting limits in %s: %s", dir, strerror(-r));
+			rmdir(dir);
+			goto fail;
+		}
+		if (path_printf(path, sizeof(path), "%s/cgroup.procs", dir) < 0) {
+			r = -ENAMETOOLONG;
+			rmdir(dir);
+			goto fail;
+		}
+		fds[made] = open(path, O_WRONLY | O_CLOEXEC);
+		if (fds[made] < 0) {
+			r = -errno;
+			snprintf(err, err_size, "cgroup: open %s: %s", path, strerror(errno));
+			rmdir(dir);
+			goto fail;
+		}
+		made++;
+	}
+	return (int)made;
+fail:
+	for (size_t i = 0; i < made; i++)
+		close(fds[i]);
+	for (size_t i = 0; i < made; i++) {
+		char dir[PATH_MAX + 32];
+		worker_dir(cg, i, worker_id, dir, sizeof(dir));
+		rmdir(dir);
+	}
+	return r;
+}
+
+int cgroup_enter(const int *fds, size_t count)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < count; i++) {
+		/* "0" is the writer itself; the fd was opened by the zygote. */
+		if (r == 0 && write(fds[i], "0", 1) < 0)
+			r = -errno;
+		close(fds[i]);
+	}
+	return r;
+}
+
+unsigned cgroup_worker_finish(const struct cgroup_setup *cg, uint32_t worker_id)
+{
+	unsigned hit = 0;
+
+	for (size_t i = 0; i < cg->base_count; i++) {
+		char dir[PATH_MAX + 32];
+
+		worker_dir(cg, i, worker_id, dir, sizeof(dir));
+		if (cg->version == 2) {
+			if (read_counter(dir, "memory.events", "oom_kill") ||
+			    read_counter(dir, "memory.events", "oom"))
+				hit |= CGROUP_HIT_MEMORY;
+			if (read_counter(dir, "pids.events", "max"))
+				hit |= CGROUP_HIT_PIDS;
+		} else if (i == 0) {
+			if (read_counter(dir, "memory.oom_control", "oom_kill"))
+				hit |= CGROUP_HIT_MEMORY;
+		} else {
+			if (read_counter(dir, "pids.events", "max"))
+				hit |= CGROUP_HIT_PIDS;
+		}
+		remove_cgroup(dir, cg->version);
+	}
+	return hit;
+}
