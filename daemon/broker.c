@@ -349,6 +349,8 @@ static void job_start(struct job *j, struct worker *w)
 	j->worker = w;
 	w->job = j;
 	w->state = WORKER_BUSY;
+	log_debug("job %u (client %" PRIu64 ") to worker %u", j->id, j->client ? j->client->serial : 0,
+		  w->id);
 	/* The worker's frame was packed and checked when the job was accepted. */
 	r = peer_send(w->peer, j->input, j->input_len);
 	free(j->input);
@@ -815,6 +817,8 @@ static void worker_exited(struct broker *b, const struct msg_zygote_exited *m)
 		log_warn("zygote reported unknown worker %u", m->worker_id);
 		return;
 	}
+	log_debug("worker %u exited (status 0x%x, channel %s)", w->id, (unsigned)m->wait_status,
+		  w->peer ? "open" : "closed");
 	w->exited = true;
 	w->wait_status = (int)m->wait_status;
 	w->cpu_us = m->cpu_us;

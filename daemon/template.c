@@ -24,6 +24,9 @@ struct template_worker {
 	pid_t pid;                  /* in the profile's pid namespace */
 	uid_t uid;
 	bool in_use;
+	bool exited;                /* reaped, not yet reported */
+	int status;
+	struct rusage usage;
 };
 
 struct template {
@@ -100,10 +103,29 @@ static bool uid_has_processes(uid_t uid)
 	return found;
 }
 
-static void reap_orphans(void)
+static struct template *the_template;
+
+/*
+ * Reap every child that has exited: orphans of jobs and killers are only
+ * reaped; a worker's status is kept for template_reap to report.  Never
+ * discard a worker's status, or its job would wait for an exit report
+ * that never comes.
+ */
+static void collect_exits(void)
 {
-	while (waitpid(-1, NULL, WNOHANG) > 0)
-		;
+	struct rusage ru;
+	int status;
+	pid_t pid;
+
+	while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
+		struct template_worker *w = template_find(the_template, 0, pid);
+
+		if (w && !w->exited) {
+			w->exited = true;
+			w->status = status;
+			w->usage = ru;
+		}
+	}
 }
 
 /*
@@ -130,7 +152,7 @@ static void kill_uid(uid_t uid, bool wait)
 	give_up = now_usec() + 2000000;
 	/* Invariant 4: the job's FINAL waits until its last process is gone. */
 	while (uid_has_processes(uid) && now_usec() < give_up) {
-		reap_orphans();
+		collect_exits();
 		usleep(100);
 	}
 }
@@ -173,6 +195,7 @@ static void template_spawn(struct template *t, const struct msg_template_spawn *
 		return;
 	}
 	w->in_use = true;
+	w->exited = false;
 	w->worker_id = m->worker_id;
 	w->pid = pid;
 	w->uid = m->uid;
@@ -182,27 +205,33 @@ static void template_spawn(struct template *t, const struct msg_template_spawn *
 
 static void template_reap(struct template *t)
 {
-	struct rusage ru;
-	int status;
-	pid_t pid;
+	bool again = true;
 
-	while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
-		struct template_worker *w = template_find(t, 0, pid);
-		struct msg_zygote_exited m;
+	while (again) {
+		again = false;
+		collect_exits();
+		for (size_t i = 0; i < TEMPLATE_MAX_WORKERS; i++) {
+			struct template_worker *w = &t->workers[i];
+			struct msg_zygote_exited m = { 0 };
 
-		if (!w)
-			continue;   /* an orphan of some job, or a killer */
-		/* Most jobs leave nothing behind: look before sending a killer. */
-		if (uid_has_processes(w->uid))
-			kill_uid(w->uid, true);
-		m.worker_id = w->worker_id;
-		m.wait_status = status;
-		m.cpu_us = timeval_usec(ru.ru_utime.tv_sec, ru.ru_utime.tv_usec) +
-			   timeval_usec(ru.ru_stime.tv_sec, ru.ru_stime.tv_usec);
-		m.maxrss_kib = (uint64_t)ru.ru_maxrss;
-		w->in_use = false;
-		if (msg_pack_zygote_exited(&t->sb, &m) == 0)
-			template_send(t);
+			if (!w->in_use || !w->exited)
+				continue;
+			/* Most jobs leave nothing behind: look before sending a
+			 * killer (which may collect more exits: go round again). */
+			if (uid_has_processes(w->uid)) {
+				kill_uid(w->uid, true);
+				again = true;
+			}
+			m.worker_id = w->worker_id;
+			m.wait_status = w->status;
+			m.cpu_us = timeval_usec(w->usage.ru_utime.tv_sec, w->usage.ru_utime.tv_usec) +
+				   timeval_usec(w->usage.ru_stime.tv_sec, w->usage.ru_stime.tv_usec);
+			m.maxrss_kib = (uint64_t)w->usage.ru_maxrss;
+			w->in_use = false;
+			w->exited = false;
+			if (msg_pack_zygote_exited(&t->sb, &m) == 0)
+				template_send(t);
+		}
 	}
 }
 
@@ -255,6 +284,7 @@ void template_main(const struct config *cfg, const struct profile_config *profil
 	r = sandbox_enter_template(&profile->spec, zygote_fd, &step);
 	if (r < 0)
 		_exit(WORKER_EXIT_SANDBOX + (int)step);
+	the_template = &t;
 	t.cfg = cfg;
 	t.profile = profile;
 	t.filter = filter;

@@ -109,7 +109,9 @@ struct peer *peer_new(struct event_base *base, int fd, size_t max_frame, peer_fr
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
-	p->bev = bufferevent_socket_new(base, fd, 0);
+	/* The bufferevent closes the fd when it is really gone: libevent may
+	 * still touch it after a bufferevent_free() from inside a callback. */
+	p->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!p->bev) {
 		free(p);
 		return NULL;
@@ -129,8 +131,6 @@ void peer_free(struct peer *p)
 	if (!p)
 		return;
 	bufferevent_free(p->bev);
-	if (p->fd >= 0)
-		close(p->fd);
 	free(p);
 }
 

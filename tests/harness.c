@@ -44,6 +44,28 @@ static const char *const expected_handlers[] = {
 /* The daemon started last and not yet stopped: whose log a failure shows. */
 static struct brigd *current_daemon;
 
+/*
+ * BRIG_VALGRIND=1: brigd runs under valgrind memcheck, and so do the zygote
+ * (its re-exec is traced) and every worker (a fork of the zygote).  Any
+ * error, or a definite leak, makes that process exit with 99, which
+ * brigd_stop() reports like any other unclean exit; valgrind writes to
+ * brigd's log, whose tail a failure prints.
+ */
+#define VALGRIND_ERROR_EXIT "99"
+#define VALGRIND_SLOWDOWN 4
+
+bool harness_under_valgrind(void)
+{
+	const char *v = getenv("BRIG_VALGRIND");
+
+	return v && *v && strcmp(v, "0") != 0;
+}
+
+unsigned harness_slowdown(void)
+{
+	return harness_under_valgrind() ? VALGRIND_SLOWDOWN : 1;
+}
+
 const char *harness_builddir(void)
 {
 	const char *dir = getenv("BRIG_TOP_BUILDDIR");
@@ -166,8 +188,8 @@ static void watchdog_fired(int sig)
 {
 	(void)sig;
 	harness_report_failure();
-	ck_abort_msg("the test did not finish within %d s (a blocking wait on brigd that "
-		     "never ended?)", HARNESS_TEST_DEADLINE_S);
+	ck_abort_msg("the test did not finish within %u s (a blocking wait on brigd that "
+		     "never ended?)", HARNESS_TEST_DEADLINE_S * harness_slowdown());
 }
 
 void harness_test_setup(void)
@@ -176,7 +198,7 @@ void harness_test_setup(void)
 
 	sigemptyset(&sa.sa_mask);
 	ck_assert(sigaction(SIGALRM, &sa, NULL) == 0);
-	alarm(HARNESS_TEST_DEADLINE_S);
+	alarm(HARNESS_TEST_DEADLINE_S * harness_slowdown());
 }
 
 void harness_test_teardown(void)
@@ -244,7 +266,8 @@ out:
 static void exec_brigd(const struct brigd *d, int log_fd)
 {
 	char brigd_path[PATH_MAX];
-	char *argv[16];
+	char suppressions[PATH_MAX + 32];
+	char *argv[32];
 	int argc = 0, null_fd;
 
 	/* Dies with the test process, whichever way that ends. */
@@ -256,6 +279,22 @@ static void exec_brigd(const struct brigd *d, int log_fd)
 	/* Nothing of the test process (sockets, Check's pipes) leaks in. */
 	syscall(SYS_close_range, 3, ~0U, 0);
 	snprintf(brigd_path, sizeof(brigd_path), "%s/brigd", harness_builddir());
+	if (harness_under_valgrind()) {
+		const char *srcdir = getenv("BRIG_TOP_SRCDIR");
+
+		snprintf(suppressions, sizeof(suppressions), "--suppressions=%s/tests/valgrind.supp",
+			 srcdir && *srcdir ? srcdir : ".");
+		argv[argc++] = (char *)"valgrind";
+		argv[argc++] = (char *)"--quiet";
+		argv[argc++] = (char *)"--error-exitcode=" VALGRIND_ERROR_EXIT;
+		argv[argc++] = (char *)"--leak-check=full";
+		argv[argc++] = (char *)"--show-leak-kinds=definite";
+		argv[argc++] = (char *)"--errors-for-leak-kinds=definite";
+		argv[argc++] = (char *)"--trace-children=yes";
+		argv[argc++] = (char *)"--child-silent-after-fork=yes";
+		argv[argc++] = (char *)"--num-callers=30";
+		argv[argc++] = suppressions;
+	}
 	argv[argc++] = brigd_path;
 	if (d->config_path[0]) {
 		argv[argc++] = (char *)"--config";
@@ -268,8 +307,8 @@ static void exec_brigd(const struct brigd *d, int log_fd)
 	argv[argc++] = (char *)"--handlers";
 	argv[argc++] = (char *)d->handler_dir;
 	argv[argc] = NULL;
-	execv(brigd_path, argv);
-	fprintf(stderr, "harness: exec %s: %s\n", brigd_path, strerror(errno));
+	execvp(argv[0], argv);
+	fprintf(stderr, "harness: exec %s: %s\n", argv[0], strerror(errno));
 	_exit(127);
 }
 
@@ -304,7 +343,7 @@ void brigd_start(struct brigd *d, const char *config)
 	close(log_fd);
 	current_daemon = d;
 
-	deadline = harness_now_ms() + START_TIMEOUT_MS;
+	deadline = harness_now_ms() + (int64_t)START_TIMEOUT_MS * harness_slowdown();
 	for (;;) {
 		int status;
 		pid_t r = waitpid(d->pid, &status, WNOHANG);
@@ -324,8 +363,8 @@ void brigd_start(struct brigd *d, const char *config)
 			harness_report_failure();
 			kill(d->pid, SIGKILL);
 			ck_abort_msg("brigd did not answer a HELLO with a WELCOME listing the test "
-				     "handlers within %d ms (socket %s)", START_TIMEOUT_MS,
-				     d->socket_path);
+				     "handlers within %u ms (socket %s)",
+				     START_TIMEOUT_MS * harness_slowdown(), d->socket_path);
 		}
 		harness_sleep_ms(POLL_INTERVAL_MS);
 	}
@@ -395,13 +434,13 @@ void brigd_stop(struct brigd *d)
 
 		ck_assert_msg(kill(pid, SIGTERM) == 0, "kill(brigd %d, SIGTERM): %s", (int)pid,
 			      strerror(errno));
-		if (!brigd_wait_exit(d, STOP_TIMEOUT_MS)) {
+		if (!brigd_wait_exit(d, STOP_TIMEOUT_MS * (int)harness_slowdown())) {
 			harness_report_failure();
 			kill(pid, SIGKILL);
 			waitpid(pid, NULL, 0);
 			d->pid = 0;
-			ck_abort_msg("brigd (pid %d) did not exit within %d ms of SIGTERM", (int)pid,
-				     STOP_TIMEOUT_MS);
+			ck_abort_msg("brigd (pid %d) did not exit within %u ms of SIGTERM", (int)pid,
+				     STOP_TIMEOUT_MS * harness_slowdown());
 		}
 	}
 	status = d->wait_status;

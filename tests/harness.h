@@ -48,6 +48,16 @@ struct brigd {
 	int wait_status;                /* as from waitpid(), once reaped */
 };
 
+/*
+ * BRIG_VALGRIND=1 (and not "0"): brigd_start() runs brigd under valgrind
+ * memcheck (tests/valgrind.supp), following the zygote's re-exec; an error
+ * or a definite leak makes brigd exit 99.  harness_slowdown() is then the
+ * factor by which the harness stretches its own time limits (else 1); a
+ * test with timing assumptions may scale by it or skip.
+ */
+bool harness_under_valgrind(void);
+unsigned harness_slowdown(void);
+
 /* $BRIG_TOP_BUILDDIR (asserts that it is set). */
 const char *harness_builddir(void);
 int64_t harness_now_ms(void);

@@ -15,13 +15,15 @@
  * does not answer within CHECK_TIMEOUT_S seconds is an ERROR.
  *
  * Usage:
- *   escape battery tcp=PORT socket=PATH abstract=NAME pid=PID setuid=PATH
- *                  [comm=NAME] [rw=DIR]... [hide=PATH]...
+ *   escape battery tcp=PORT socket=PATH abstract=NAME pid=PID... setuid=PATH
+ *                  [comm=NAME] [peer=NAME peerpid=PID] [rw=DIR]... [hide=PATH]...
  *       tcp: a port the test listens on at 127.0.0.1 (TCP and UDP);
  *       socket: brigd's own socket; abstract: an abstract unix socket the
- *       test listens on; pid: a host process running as the job's uid,
- *       comm: its name (to tell it from a job process with that number);
+ *       test listens on; pid: a host process running as a uid the job may
+ *       get (repeatable: one per uid of a fresh-uid range); comm: their
+ *       name (to tell them from job processes with the same numbers);
  *       setuid: a setuid-root copy of this program, reachable in the view;
+ *       peer, peerpid: a concurrent job of the same profile ("listen");
  *       rw: a directory the profile grants read-write (not attacked);
  *       hide: a path that must not exist in the job's view.
  *   escape euid                 print "EUID <euid> EGID <egid>"
@@ -30,6 +32,10 @@
  *                               fails, or until MiB (a safety cap, 3072)
  *   escape kill-all             kill(-1, SIGKILL)
  *   escape sleep MS             sleep, then print "SLEPT <MS>"
+ *   escape listen NAME MS       the peer: listen on the abstract socket
+ *                               @NAME for MS ms, counting connections and
+ *                               signals ("LISTENING pid=<pid> ...", then
+ *                               "ACCEPTED <n> SIGNALS <m>")
  *
  * Nothing here may hurt the machine if the program is run outside brig by
  * mistake: as root (or through the setuid copy) it does nothing but "euid",
@@ -131,9 +137,12 @@ struct battery {
 	int tcp_port;
 	const char *socket_path;
 	const char *abstract_name;
-	pid_t host_pid;
-	const char *host_comm;          /* its name, to tell it from a job process */
+	pid_t host_pids[MAX_LIST];      /* host processes, one per uid the job may get */
+	size_t host_pid_count;
+	const char *host_comm;          /* their name, to tell them from job processes */
 	pid_t worker_pid;               /* the battery's parent: brig's worker */
+	const char *peer_name;          /* another job's abstract socket, or NULL */
+	pid_t peer_pid;                 /* that job's pid, as it sees it */
 	const char *setuid_path;
 	const char *rw[MAX_LIST];
 	size_t rw_count;
@@ -327,24 +336,25 @@ static bool is_pid_name(const char *s)
 }
 
 /*
- * The host pid may happen to name a process of the job's own pid namespace
+ * A host pid may happen to name a process of the job's own pid namespace
  * (its numbers start at 1): that one is told from the host process by its
  * name, and not attacked.  A process of that name, or no process at all,
  * is attacked as the host process.
  */
-static void skip_if_pid_collides(const struct battery *b)
+static bool pid_collides(const struct battery *b, pid_t pid, struct note *n)
 {
 	char path[64], comm[64];
 
 	if (!b->host_comm)
-		return;
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)b->host_pid);
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
 	if (!read_small_file(path, comm, sizeof(comm)))
-		return;
+		return false;
 	comm[strcspn(comm, "\n")] = '\0';
-	if (strcmp(comm, b->host_comm) != 0)
-		contained("pid %d names '%s', a process of the job's own pid namespace; the host "
-			  "process '%s' is not addressable", (int)b->host_pid, comm, b->host_comm);
+	if (strcmp(comm, b->host_comm) == 0)
+		return false;
+	note_add(n, "pid %d names the job's own '%s', not attacked", (int)pid, comm);
+	return true;
 }
 
 /* A ptrace that worked must not leave the tracee stopped. */
@@ -576,15 +586,20 @@ static void check_host_paths_hidden(const struct battery *b)
 		  sizeof(paths) / sizeof(paths[0]) + b->hide_count + 1);
 }
 
-/* Try to create a file, a directory, a symlink and a fifo in dir. */
-static void try_write_in(const struct battery *b, const char *dir)
+/*
+ * Try to create a file, a directory, a symlink and a fifo in dir.  A
+ * directory the profile grants read-write (rw=) is left alone, unless
+ * always: the binds of the battery's own binaries are read-only even where
+ * they lie beneath such a directory (the exec profile's /tmp).
+ */
+static void try_write_in(const struct battery *b, const char *dir, bool always)
 {
 	char path[PATH_MAX];
 	struct note n = { .len = 0 };
 	struct stat st;
 	int fd;
 
-	if (granted_rw(b, dir))
+	if (!always && granted_rw(b, dir))
 		contained("not attempted: %s is granted read-write by the profile", dir);
 	if (stat(dir, &st) < 0)
 		contained("%s: %s", dir, err_name(errno));
@@ -618,15 +633,15 @@ static void try_write_in(const struct battery *b, const char *dir)
 	contained("%s: %s", dir, n.text);
 }
 
-static void check_write_root(const struct battery *b) { try_write_in(b, "/"); }
-static void check_write_etc(const struct battery *b) { try_write_in(b, "/etc"); }
-static void check_write_usr(const struct battery *b) { try_write_in(b, "/usr"); }
-static void check_write_tmp(const struct battery *b) { try_write_in(b, "/tmp"); }
-static void check_write_dev(const struct battery *b) { try_write_in(b, "/dev"); }
-static void check_write_proc(const struct battery *b) { try_write_in(b, "/proc"); }
-static void check_write_proc_root(const struct battery *b) { try_write_in(b, "/proc/1/root"); }
-static void check_write_exec_dir(const struct battery *b) { try_write_in(b, b->exe_dir); }
-static void check_write_setuid_dir(const struct battery *b) { try_write_in(b, b->setuid_dir); }
+static void check_write_root(const struct battery *b) { try_write_in(b, "/", false); }
+static void check_write_etc(const struct battery *b) { try_write_in(b, "/etc", false); }
+static void check_write_usr(const struct battery *b) { try_write_in(b, "/usr", false); }
+static void check_write_tmp(const struct battery *b) { try_write_in(b, "/tmp", false); }
+static void check_write_dev(const struct battery *b) { try_write_in(b, "/dev", false); }
+static void check_write_proc(const struct battery *b) { try_write_in(b, "/proc", false); }
+static void check_write_proc_root(const struct battery *b) { try_write_in(b, "/proc/1/root", false); }
+static void check_write_exec_dir(const struct battery *b) { try_write_in(b, b->exe_dir, true); }
+static void check_write_setuid_dir(const struct battery *b) { try_write_in(b, b->setuid_dir, true); }
 
 static void check_write_cwd(const struct battery *b)
 {
@@ -634,7 +649,7 @@ static void check_write_cwd(const struct battery *b)
 
 	if (!getcwd(cwd, sizeof(cwd)))
 		inconclusive("getcwd: %s", err_name(errno));
-	try_write_in(b, cwd);
+	try_write_in(b, cwd, false);
 }
 
 /* Change the binaries brig runs (ours, the setuid copy), without a byte. */
@@ -696,14 +711,37 @@ static void check_dev_nodes(const struct battery *b)
 		".", "..", "null", "zero", "full", "random", "urandom", "fd", "stdin", "stdout",
 		"stderr",
 	};
+	/* What a container's /dev usually holds, and what an escape wants. */
+	static const char *const probes[] = {
+		"tty", "console", "ptmx", "pts", "shm", "mqueue", "kmsg", "mem", "kmem", "port",
+		"sda", "vda", "nvme0", "nvme0n1", "loop0", "loop-control", "mapper", "kvm", "fuse",
+		"net", "vsock", "vhost-net", "dri", "hwrng", "autofs", "btrfs-control", "cpu",
+		"snapshot", "watchdog", "rtc0", "tty0", "ttyS0", "bpf", "userfaultfd", "log",
+	};
 	DIR *dir = opendir("/dev");
 	struct note n = { .len = 0 };
 	struct dirent *e;
 	unsigned count = 0;
 
 	(void)b;
-	if (!dir)
-		contained("no /dev: %s", err_name(errno));
+	if (!dir) {
+		/* Listing refused (Landlock grants no directory read here): look
+		 * the usual names up one by one instead. */
+		int listing = errno;
+		struct stat st;
+
+		for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+			char path[64];
+
+			snprintf(path, sizeof(path), "/dev/%s", probes[i]);
+			if (lstat(path, &st) == 0)
+				note_add(&n, "%s", path);
+		}
+		if (n.len)
+			escaped("unexpected entries in /dev: %s", n.text);
+		contained("listing /dev: %s; none of %zu device names exists", err_name(listing),
+			  sizeof(probes) / sizeof(probes[0]));
+	}
 	while ((e = readdir(dir))) {
 		bool known = false;
 
@@ -821,7 +859,12 @@ static void check_proc_net_unix(const struct battery *b)
 		escaped("/proc/net/unix lists brigd's socket %s", b->socket_path);
 	if (strstr(text, abstract))
 		escaped("/proc/net/unix lists the host's abstract socket %s", abstract);
-	contained("/proc/net/unix lists neither brigd's socket nor @%s", b->abstract_name);
+	/* Another job's names show only where the two share a network
+	 * namespace (workers of one template): a leak of names, not a way in. */
+	snprintf(abstract, sizeof(abstract), "@%s", b->peer_name ? b->peer_name : "");
+	contained("/proc/net/unix lists neither brigd's socket nor @%s%s", b->abstract_name,
+		  b->peer_name && strstr(text, abstract) ?
+			  " (it does list the peer job's socket: one network namespace)" : "");
 }
 
 static void check_host_netif(const struct battery *b)
@@ -865,6 +908,15 @@ static void check_host_netif(const struct battery *b)
 	if (other)
 		escaped("interfaces: %s (%s)", n.text, lo_state);
 	contained("interfaces: %s (%s)", n.len ? n.text : "none", lo_state);
+}
+
+static void check_abstract_socket_peer(const struct battery *b)
+{
+	if (!b->peer_name)
+		contained("not attempted: no peer job was given");
+	if (unix_connect(b->peer_name, true) == 0)
+		escaped("connected to another job's abstract socket @%s", b->peer_name);
+	contained("connect to another job's @%s: %s", b->peer_name, err_name(errno));
 }
 
 static void check_raw_socket(const struct battery *b)
@@ -931,44 +983,112 @@ static void check_netlink_audit(const struct battery *b)
 /* ------------------------------------------------------------------ */
 /* other processes                                                      */
 
+/*
+ * Each host check tries every host pid, noting each failure; the first
+ * success is the verdict.
+ */
+#define FOR_EACH_HOST_PID(b, pid, n)                                                     \
+	for (size_t i_ = 0; i_ < (b)->host_pid_count; i_++)                               \
+		for (pid_t pid = (b)->host_pids[i_]; pid && !pid_collides((b), pid, (n)); pid = 0)
+
 static void check_kill_host_0(const struct battery *b)
 {
-	skip_if_pid_collides(b);
-	if (kill(b->host_pid, 0) == 0)
-		escaped("kill(%d, 0) succeeded: the host process is reachable", (int)b->host_pid);
-	contained("kill(%d, 0): %s", (int)b->host_pid, err_name(errno));
+	struct note n = { .len = 0 };
+
+	FOR_EACH_HOST_PID(b, pid, &n) {
+		if (kill(pid, 0) == 0)
+			escaped("kill(%d, 0) succeeded: the host process is reachable", (int)pid);
+		note_add(&n, "kill(%d, 0): %s", (int)pid, err_name(errno));
+	}
+	contained("%s", n.text);
 }
 
 static void check_kill_host_sigkill(const struct battery *b)
 {
-	skip_if_pid_collides(b);
-	if (kill(b->host_pid, SIGKILL) == 0)
-		escaped("kill(%d, SIGKILL) succeeded", (int)b->host_pid);
-	contained("kill(%d, SIGKILL): %s", (int)b->host_pid, err_name(errno));
+	struct note n = { .len = 0 };
+
+	FOR_EACH_HOST_PID(b, pid, &n) {
+		if (kill(pid, SIGKILL) == 0)
+			escaped("kill(%d, SIGKILL) succeeded", (int)pid);
+		note_add(&n, "kill(%d, SIGKILL): %s", (int)pid, err_name(errno));
+	}
+	contained("%s", n.text);
 }
 
 static void check_pidfd_open_host(const struct battery *b)
 {
-	skip_if_pid_collides(b);
-	EXPECT_FAILURE(syscall(SYS_pidfd_open, b->host_pid, 0), "pidfd_open(host pid)");
+	struct note n = { .len = 0 };
+
+	FOR_EACH_HOST_PID(b, pid, &n) {
+		long fd = syscall(SYS_pidfd_open, pid, 0);
+
+		if (fd >= 0)
+			escaped("pidfd_open(%d) succeeded", (int)pid);
+		note_add(&n, "pidfd_open(%d): %s", (int)pid, err_name(errno));
+	}
+	contained("%s", n.text);
 }
 
 static void check_ptrace_attach_host(const struct battery *b)
 {
-	skip_if_pid_collides(b);
-	long r = syscall(SYS_ptrace, PTRACE_ATTACH, b->host_pid, 0, 0);
+	struct note n = { .len = 0 };
 
-	ptrace_outcome(r, errno, b->host_pid, "ptrace(PTRACE_ATTACH, host pid)");
+	FOR_EACH_HOST_PID(b, pid, &n) {
+		long r = syscall(SYS_ptrace, PTRACE_ATTACH, pid, 0, 0);
+
+		if (r == 0)
+			ptrace_outcome(r, 0, pid, "ptrace(PTRACE_ATTACH, a host process)");
+		note_add(&n, "PTRACE_ATTACH %d: %s", (int)pid, err_name(errno));
+	}
+	contained("%s", n.text);
 }
 
 static void check_ptrace_seize_host(const struct battery *b)
 {
-	skip_if_pid_collides(b);
-	long r = syscall(SYS_ptrace, PTRACE_SEIZE, b->host_pid, 0, 0);
+	struct note n = { .len = 0 };
 
-	if (r == 0)
-		syscall(SYS_ptrace, PTRACE_DETACH, b->host_pid, 0, 0);
-	expect_failure(r, errno, "ptrace(PTRACE_SEIZE, host pid)");
+	FOR_EACH_HOST_PID(b, pid, &n) {
+		if (syscall(SYS_ptrace, PTRACE_SEIZE, pid, 0, 0) == 0) {
+			syscall(SYS_ptrace, PTRACE_DETACH, pid, 0, 0);
+			escaped("ptrace(PTRACE_SEIZE, %d) succeeded", (int)pid);
+		}
+		note_add(&n, "PTRACE_SEIZE %d: %s", (int)pid, err_name(errno));
+	}
+	contained("%s", n.text);
+}
+
+/*
+ * SIGUSR1 to every pid of the job's pid namespace but its own processes:
+ * under a template, the other workers (other uids) live there too.  The
+ * peer job counts what reaches it; here, a kill() that works on anything
+ * but pid 1 (the namespace's init, which drops signals without a handler)
+ * is the escape.
+ */
+static void check_signal_sweep(const struct battery *b)
+{
+	struct statfs sf;
+	struct note n = { .len = 0 };
+	pid_t self = getpid(), parent = getppid();
+	int last = 4096, refused = 0;
+
+	/* Outside a brig view this would hit every process of our uid. */
+	if (statfs("/", &sf) < 0 || sf.f_type != TMPFS_MAGIC)
+		contained("not attempted: / is not a tmpfs, so this may not be a brig view");
+	if (b->peer_pid > 0 && b->peer_pid + 64 > last)
+		last = b->peer_pid + 64;
+	for (pid_t pid = 1; pid <= last; pid++) {
+		if (pid == self || pid == parent || pid == b->worker_pid)
+			continue;
+		if (kill(pid, SIGUSR1) == 0) {
+			if (pid != 1)
+				escaped("kill(%d, SIGUSR1) reached a process that is not the job's", (int)pid);
+			note_add(&n, "pid 1 (the namespace's init) took it");
+		} else if (errno == EPERM) {
+			refused++;
+		}
+	}
+	contained("SIGUSR1 to pids 1-%d: %d exist and refused it (EPERM), the others do not "
+		  "exist%s%s", last, refused, n.len ? "; " : "", n.text);
 }
 
 static long vm_read(pid_t pid)
@@ -983,8 +1103,14 @@ static long vm_read(pid_t pid)
 
 static void check_process_vm_readv_host(const struct battery *b)
 {
-	skip_if_pid_collides(b);
-	EXPECT_FAILURE(vm_read(b->host_pid), "process_vm_readv(host pid)");
+	struct note n = { .len = 0 };
+
+	FOR_EACH_HOST_PID(b, pid, &n) {
+		if (vm_read(pid) >= 0)
+			escaped("process_vm_readv(%d) read the host process's memory", (int)pid);
+		note_add(&n, "process_vm_readv(%d): %s", (int)pid, err_name(errno));
+	}
+	contained("%s", n.text);
 }
 
 /* The worker (our parent) holds the job channel to the broker. */
@@ -1060,8 +1186,9 @@ static void check_host_processes(const struct battery *b)
 		if (!is_pid_name(e->d_name))
 			continue;
 		count++;
-		if (atoi(e->d_name) == (int)b->host_pid)
-			host_visible = true;
+		for (size_t i = 0; i < b->host_pid_count; i++)
+			if (atoi(e->d_name) == (int)b->host_pids[i])
+				host_visible = true;
 		snprintf(path, sizeof(path), "/proc/%s/comm", e->d_name);
 		if (read_small_file(path, comm, sizeof(comm)))
 			comm[strcspn(comm, "\n")] = '\0';
@@ -1074,8 +1201,8 @@ static void check_host_processes(const struct battery *b)
 		escaped("/proc belongs to an outer pid namespace (NSpid %s)", nspid);
 	if (count > 32)
 		escaped("/proc lists %u processes: %s", count, n.text);
-	contained("%u processes, host pid %d %s, NSpid %s: %s", count, (int)b->host_pid,
-		  host_visible ? "collides with one of them" : "not listed", nspid, n.text);
+	contained("%u processes, host pids %s, NSpid %s: %s", count,
+		  host_visible ? "collide with one of them" : "not listed", nspid, n.text);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1192,11 +1319,11 @@ static void check_clone3_newuser(const struct battery *b)
 	expect_failure(pid, errno, "clone3(CLONE_NEWUSER)");
 }
 
-static void try_setns_all(const char *base)
+/* setns() into every namespace of base (/proc/PID/ns); notes failures. */
+static void try_setns_all(const char *base, struct note *n)
 {
 	static const char *const names[] = { "mnt", "pid", "net", "uts", "ipc", "user", "cgroup",
 					     "time" };
-	struct note n = { .len = 0 };
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		char path[128];
@@ -1205,27 +1332,45 @@ static void try_setns_all(const char *base)
 		snprintf(path, sizeof(path), "%s/%s", base, names[i]);
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
-			note_add(&n, "open %s: %s", names[i], err_name(errno));
+			note_add(n, "open %s/%s: %s", base, names[i], err_name(errno));
 			continue;
 		}
 		if (setns(fd, 0) == 0)
 			escaped("setns(%s) succeeded", path);
-		note_add(&n, "setns %s: %s", names[i], err_name(errno));
+		note_add(n, "setns %s/%s: %s", base, names[i], err_name(errno));
 		close(fd);
 	}
-	contained("%s: %s", base, n.text);
 }
 
-static void check_setns_self(const struct battery *b) { (void)b; try_setns_all("/proc/self/ns"); }
-static void check_setns_pid1(const struct battery *b) { (void)b; try_setns_all("/proc/1/ns"); }
+static void check_setns_self(const struct battery *b)
+{
+	struct note n = { .len = 0 };
+
+	(void)b;
+	try_setns_all("/proc/self/ns", &n);
+	contained("%s", n.text);
+}
+
+static void check_setns_pid1(const struct battery *b)
+{
+	struct note n = { .len = 0 };
+
+	(void)b;
+	try_setns_all("/proc/1/ns", &n);
+	contained("%s", n.text);
+}
 
 static void check_setns_host(const struct battery *b)
 {
-	char base[64];
+	struct note n = { .len = 0 };
 
-	skip_if_pid_collides(b);
-	snprintf(base, sizeof(base), "/proc/%d/ns", (int)b->host_pid);
-	try_setns_all(base);
+	FOR_EACH_HOST_PID(b, pid, &n) {
+		char base[64];
+
+		snprintf(base, sizeof(base), "/proc/%d/ns", (int)pid);
+		try_setns_all(base, &n);
+	}
+	contained("%s", n.text);
 }
 
 /* The classic: chroot into a subdirectory, climb out of it with "..". */
@@ -1272,15 +1417,13 @@ static void check_name_to_handle_at(const struct battery *b)
 
 static void check_open_by_handle_at(const struct battery *b)
 {
-	/* The root directory of an ext4 file system: inode 2, generation 0. */
+	/* The root directory of an ext4 file system: inode 2, generation 0;
+	 * the mount is the cwd's (AT_FDCWD needs no fd Landlock could deny). */
 	struct handle8 h = { .handle_bytes = 8, .handle_type = 1, .f_handle = { 2 } };
-	int mount_fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	(void)b;
-	if (mount_fd < 0)
-		inconclusive("open /: %s", err_name(errno));
-	EXPECT_FAILURE(syscall(SYS_open_by_handle_at, mount_fd, &h, O_RDONLY),
-		       "open_by_handle_at(inode 2)");
+	EXPECT_FAILURE(syscall(SYS_open_by_handle_at, AT_FDCWD, &h, O_RDONLY),
+		       "open_by_handle_at(cwd's mount, inode 2)");
 }
 
 /* ------------------------------------------------------------------ */
@@ -1738,6 +1881,7 @@ static const struct check checks[] = {
 	{ "tcp_connect_loopback", check_tcp_connect },
 	{ "udp_send_loopback", check_udp_send },
 	{ "abstract_socket", check_abstract_socket },
+	{ "abstract_socket_peer", check_abstract_socket_peer },
 	{ "brigd_socket", check_brigd_socket },
 	{ "brigd_socket_proc", check_brigd_socket_proc },
 	{ "proc_net_unix", check_proc_net_unix },
@@ -1747,6 +1891,7 @@ static const struct check checks[] = {
 	{ "netlink_audit", check_netlink_audit },
 	/* other processes */
 	{ "host_processes", check_host_processes },
+	{ "signal_sweep", check_signal_sweep },
 	{ "kill_host_0", check_kill_host_0 },
 	{ "kill_host_sigkill", check_kill_host_sigkill },
 	{ "pidfd_open_host", check_pidfd_open_host },
@@ -1902,7 +2047,8 @@ static int usage(void)
 {
 	out("usage: escape battery tcp=PORT socket=PATH abstract=NAME pid=PID setuid=PATH "
 	    "[comm=NAME] [rw=DIR]... [hide=PATH]...");
-	out("       escape euid | fork-bomb | memory-bomb [MiB] | kill-all | sleep MS");
+	out("       escape euid | fork-bomb | memory-bomb [MiB] | kill-all | sleep MS | "
+	    "listen NAME MS");
 	return 2;
 }
 
@@ -1922,10 +2068,14 @@ static int parse_battery_args(int argc, char **argv, struct battery *b)
 			b->socket_path = value;
 		else if (strcmp(key, "abstract") == 0)
 			b->abstract_name = value;
-		else if (strcmp(key, "pid") == 0)
-			b->host_pid = (pid_t)atoi(value);
+		else if (strcmp(key, "pid") == 0 && b->host_pid_count < MAX_LIST)
+			b->host_pids[b->host_pid_count++] = (pid_t)atoi(value);
 		else if (strcmp(key, "comm") == 0)
 			b->host_comm = value;
+		else if (strcmp(key, "peer") == 0)
+			b->peer_name = value;
+		else if (strcmp(key, "peerpid") == 0)
+			b->peer_pid = (pid_t)atoi(value);
 		else if (strcmp(key, "setuid") == 0)
 			b->setuid_path = value;
 		else if (strcmp(key, "rw") == 0 && b->rw_count < MAX_LIST)
@@ -1936,8 +2086,11 @@ static int parse_battery_args(int argc, char **argv, struct battery *b)
 			return -1;
 	}
 	if (b->tcp_port <= 0 || b->tcp_port > 65535 || !b->socket_path || !b->abstract_name ||
-	    b->host_pid <= 0 || !b->setuid_path || b->setuid_path[0] != '/')
+	    b->host_pid_count == 0 || !b->setuid_path || b->setuid_path[0] != '/')
 		return -1;
+	for (size_t i = 0; i < b->host_pid_count; i++)
+		if (b->host_pids[i] <= 0)
+			return -1;
 	return 0;
 }
 
@@ -1968,8 +2121,8 @@ static int run_battery(int argc, char **argv)
 	abi = (int)syscall(SYS_landlock_create_ruleset, NULL, 0, 1 /* VERSION */);
 	out("INFO escape battery: pid %d uid %u gid %u, Landlock ABI %d%s", (int)getpid(),
 	    getuid(), getgid(), abi, abi < 0 ? " (unavailable)" : "");
-	out("INFO binary %s, setuid copy %s, host pid %d", b.exe_path, b.setuid_path,
-	    (int)b.host_pid);
+	out("INFO binary %s, setuid copy %s, %zu host processes", b.exe_path, b.setuid_path,
+	    b.host_pid_count);
 	for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++)
 		count += run_check(&b, &checks[i]);
 	out("DONE %d", count);
@@ -2048,6 +2201,64 @@ static int run_kill_all(void)
 	return 0;
 }
 
+static volatile sig_atomic_t signals_received;
+
+static void count_signal(int sig)
+{
+	(void)sig;
+	signals_received++;
+}
+
+/* The peer job: what other jobs of the profile must not reach. */
+static int run_listen(int argc, char **argv)
+{
+	static const int counted[] = { SIGUSR1, SIGUSR2, SIGHUP, SIGINT, SIGTERM, SIGQUIT,
+				       SIGPIPE, SIGALRM };
+	struct sigaction sa = { .sa_handler = count_signal };
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	const char *name = argc > 2 ? argv[2] : "";
+	unsigned long ms = argc > 3 ? strtoul(argv[3], NULL, 10) : 2000;
+	struct timespec start, now;
+	unsigned accepted = 0;
+	size_t len = strlen(name);
+	int fd;
+
+	if (len == 0 || len + 1 >= sizeof(addr.sun_path))
+		return usage();
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(counted) / sizeof(counted[0]); i++)
+		sigaction(counted[i], &sa, NULL);
+	memcpy(addr.sun_path + 1, name, len);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&addr,
+			   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len)) < 0 ||
+	    listen(fd, 16) < 0) {
+		out("LISTEN failed: %s", err_name(errno));
+		return 1;
+	}
+	out("LISTENING pid=%d name=@%s", (int)getpid(), name);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		long elapsed;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+		if (elapsed >= (long)ms)
+			break;
+		if (poll(&p, 1, (int)((long)ms - elapsed)) > 0) {
+			int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+
+			if (c >= 0) {
+				accepted++;
+				close(c);
+			}
+		}
+	}
+	out("ACCEPTED %u SIGNALS %d", accepted, (int)signals_received);
+	return 0;
+}
+
 static int run_sleep(int argc, char **argv)
 {
 	unsigned long ms = argc > 2 ? strtoul(argv[2], NULL, 10) : 1000;
@@ -2092,5 +2303,7 @@ int main(int argc, char **argv)
 		return run_kill_all();
 	if (strcmp(mode, "sleep") == 0)
 		return run_sleep(argc, argv);
+	if (strcmp(mode, "listen") == 0)
+		return run_listen(argc, argv);
 	return usage();
 }

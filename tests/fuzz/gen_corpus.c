@@ -397,7 +397,7 @@ static void gen_worker(void)
 		&(struct msg_zygote_spawn_failed){ 7, EAGAIN, "clone: Resource temporarily unavailable" }));
 	emit_packed(t, "zygote-kill", &sb, msg_pack_zygote_kill(&sb, &(struct msg_zygote_kill){ 7 }));
 	emit_packed(t, "zygote-exited", &sb, msg_pack_zygote_exited(&sb,
-		&(struct msg_zygote_exited){ 7, 139, 5000, 4096 }));
+		&(struct msg_zygote_exited){ 7, 139, 5000, 4096, 1 }));
 
 	RAW(t, "edge-ready-with-field", 0x92, 0x40, 0xc0);
 	RAW(t, "edge-item-missing", 0x91, 0x42);
