@@ -2,7 +2,8 @@
  * msgpack objects as JSON text, for the brig CLI.
  *
  * The output is always valid JSON (RFC 8259), whatever the object holds:
- * map keys that are not strings become their JSON text used as a string,
+ * map keys that are not strings become their JSON text used as a string
+ * (one level deep: a non-string key inside such a key becomes "..."),
  * bin becomes {"$bin":"<base64>"}, ext becomes {"$ext":type,"data":"<base64>"},
  * NaN and infinities become null, invalid UTF-8 bytes become \ufffd, and
  * containers nested deeper than JSON_MAX_DEPTH become the string "...".

@@ -51,7 +51,12 @@ struct job {
 	struct worker *worker;          /* while running */
 	enum job_state state;
 	uint32_t id;                    /* the client's job id */
-	size_t profile;
+	size_t profile;                 /* index into the current configuration */
+	/* What the job needs of its profile, copied: a reload may replace it. */
+	char profile_name[BRIG_NAME_MAX + 1];
+	uint64_t max_output;
+	uint64_t memory_max;
+	uint64_t pids_max;
 	char handler[BRIG_NAME_MAX + 1];  /* or the program, for exec jobs */
 	bool exec;                      /* an exec job (program) */
 	uint8_t *input;                 /* the worker's frame, until handed over */
@@ -82,6 +87,8 @@ struct worker {
 	size_t profile;
 	enum worker_state state;
 	struct peer *peer;              /* NULL once the channel closed */
+	struct chan *zygote;            /* the zygote that made it (see reload) */
+	bool retired;                   /* made under a configuration since replaced */
 	pid_t pid;                      /* 0 until the zygote says */
 	struct job *job;
 	bool kill_sent;
@@ -96,7 +103,7 @@ struct worker {
 
 struct profile_state {
 	TAILQ_HEAD(, job) queue;
-	TAILQ_HEAD(, worker) idle;
+	TAILQ_HEAD(worker_idle_list, worker) idle;
 	unsigned queued;
 	unsigned idle_count;
 	unsigned spawning;
@@ -121,8 +128,19 @@ struct client {
 	unsigned job_count;
 };
 
+/* A zygote replaced by a reload, kept until its last busy worker is done. */
+struct retired_zygote {
+	LIST_ENTRY(retired_zygote) link;
+	struct broker *broker;
+	struct chan *chan;
+	pid_t pid;
+};
+
 struct broker {
-	struct config *cfg;
+	struct config *cfg;             /* owned; replaced by a reload */
+	const struct config_source *source;
+	LIST_HEAD(, retired_zygote) retired;
+	struct event *retire_ev;        /* look for retired zygotes with no worker left */
 	const struct zygote_command *zygote_cmd;
 	struct event_base *base;
 	int listen_fd;
@@ -157,6 +175,8 @@ static void pool_dispatch(struct broker *b, size_t profile);
 static void zygote_start(struct broker *b);
 static void worker_finalize(struct worker *w);
 static void broker_shutdown_progress(struct broker *b);
+static void worker_exited(struct broker *b, const struct msg_zygote_exited *m);
+static void broker_reload(struct broker *b);
 
 /* ------------------------------------------------------------------ */
 /* clients: sending                                                     */
@@ -276,7 +296,7 @@ static void job_finish(struct job *j, int outcome, int64_t code, const char *mes
 		log_info("job %u client %" PRIu64 " uid %u gid %u pid %d handler %s profile %s: "
 			 "%s%s%s (wall %.3f ms, cpu %.3f ms, maxrss %" PRIu64 " KiB)",
 			 j->id, c->serial, (unsigned)c->uid, (unsigned)c->gid, (int)c->pid,
-			 j->handler, b->cfg->profiles[j->profile].name, brig_outcome_name(outcome),
+			 j->handler, j->profile_name, brig_outcome_name(outcome),
 			 m.message[0] ? ": " : "", m.message, m.usage.wall_us / 1000.0,
 			 cpu_us / 1000.0, maxrss_kib);
 		LIST_REMOVE(j, client_link);
@@ -293,11 +313,11 @@ static void worker_kill(struct worker *w)
 {
 	struct broker *b = w->broker;
 
-	if (w->kill_sent || !b->zygote)
+	if (w->kill_sent || !w->zygote)
 		return;
 	w->kill_sent = true;
 	if (msg_pack_zygote_kill(&b->sb, &(struct msg_zygote_kill){ w->id }) == 0)
-		chan_send(b->zygote, b->sb.data, b->sb.size, -1);
+		chan_send(w->zygote, b->sb.data, b->sb.size, -1);
 	msgpack_sbuffer_clear(&b->sb);
 }
 
@@ -388,7 +408,9 @@ static void worker_free(struct worker *w)
 {
 	struct profile_state *ps = &w->broker->profiles[w->profile];
 
-	if (w->state == WORKER_IDLE) {
+	if (w->retired) {
+		/* Counted nowhere any more. */
+	} else if (w->state == WORKER_IDLE) {
 		TAILQ_REMOVE(&ps->idle, w, idle_link);
 		ps->idle_count--;
 	} else if (w->state == WORKER_SPAWNING) {
@@ -425,7 +447,6 @@ static void worker_relay_item(struct worker *w, struct msg_in *in)
 	struct job *j = w->job;
 	struct broker *b = w->broker;
 	struct msg_worker_item item;
-	const struct profile_config *profile = &b->cfg->profiles[w->profile];
 	size_t before;
 
 	if (msg_decode_worker_item(in, &item) < 0) {
@@ -445,11 +466,11 @@ static void worker_relay_item(struct worker *w, struct msg_in *in)
 		job_abort(j, BRIG_OUTCOME_OUTPUT_LIMIT, "an item exceeds the maximum frame size");
 		return;
 	}
-	if (j->output_bytes + before > profile->max_output) {
+	if (j->output_bytes + before > j->max_output) {
 		msgpack_sbuffer_clear(&b->sb);
 		job_abort(j, BRIG_OUTCOME_OUTPUT_LIMIT,
 			  "output exceeds the profile's limit of %" PRIu64 " bytes after %u items",
-			  profile->max_output, j->seq);
+			  j->max_output, j->seq);
 		return;
 	}
 	j->output_bytes += before;
@@ -464,13 +485,12 @@ static void worker_relay_output(struct worker *w, const struct msg_worker_output
 {
 	struct job *j = w->job;
 	struct broker *b = w->broker;
-	const struct profile_config *profile = &b->cfg->profiles[w->profile];
 
 	if (j->forced_outcome >= 0)
 		return;
-	if (j->output_bytes + o->len > profile->max_output) {
+	if (j->output_bytes + o->len > j->max_output) {
 		job_abort(j, BRIG_OUTCOME_OUTPUT_LIMIT,
-			  "output exceeds the profile's limit of %" PRIu64 " bytes", profile->max_output);
+			  "output exceeds the profile's limit of %" PRIu64 " bytes", j->max_output);
 		return;
 	}
 	if (msg_pack_output(&b->sb, &(struct msg_output){ j->id, j->seq, o->stream, o->data,
@@ -630,6 +650,7 @@ static void worker_spawn(struct broker *b, size_t profile)
 	w->broker = b;
 	w->id = ++b->next_worker_id;
 	w->profile = profile;
+	w->zygote = b->zygote;
 	w->state = WORKER_SPAWNING;
 	evutil_make_socket_nonblocking(pair[0]);
 	w->peer = peer_new(b->base, pair[0], b->cfg->max_frame, worker_on_frame, worker_on_close, w);
@@ -706,6 +727,16 @@ static void pool_dispatch(struct broker *b, size_t profile)
 		ps->idle_count--;
 		job_start(j, w);
 	}
+	/* Workers started for a burst of queued jobs are not kept beyond the
+	 * pool's size once the queue is empty: memory and fds stay bounded. */
+	while (TAILQ_EMPTY(&ps->queue) && ps->idle_count > b->cfg->profiles[profile].pool_size) {
+		struct worker *w = TAILQ_LAST(&ps->idle, worker_idle_list);
+
+		TAILQ_REMOVE(&ps->idle, w, idle_link);
+		ps->idle_count--;
+		w->state = WORKER_BUSY;   /* no job: ends when the zygote reports it */
+		worker_kill(w);
+	}
 	pool_refill(b, profile);
 }
 
@@ -719,8 +750,9 @@ static void worker_finalize(struct worker *w)
 	struct job *j = w->job;
 	int status = w->wait_status;
 	size_t profile = w->profile;
+	bool retired;
 
-	if (w->state == WORKER_SPAWNING && worker_failed_sandbox(status)) {
+	if (!w->retired && w->state == WORKER_SPAWNING && worker_failed_sandbox(status)) {
 		log_error("profile %s: a worker failed to enter its sandbox; retrying in %d ms",
 			  b->cfg->profiles[profile].name, SPAWN_RETRY_USEC / 1000);
 		b->profiles[profile].retry_after_usec = now_usec() + SPAWN_RETRY_USEC;
@@ -728,7 +760,6 @@ static void worker_finalize(struct worker *w)
 	if (j) {
 		char message[BRIG_MESSAGE_MAX + 1];
 
-		const struct spec *spec = &b->cfg->profiles[profile].spec;
 		/* A limit hit explains the end of a job that did not succeed (an exec
 		 * job succeeds only with exit status 0). */
 		bool succeeded = j->done && j->done_status == WORKER_STATUS_OK &&
@@ -739,11 +770,11 @@ static void worker_finalize(struct worker *w)
 			job_finish(j, j->forced_outcome, 0, j->forced_message, w->cpu_us, w->maxrss_kib);
 		} else if (!succeeded && (w->limits & 1u)) {
 			snprintf(message, sizeof(message), "the job exceeded its memory limit of %" PRIu64
-				 " bytes", spec->memory_max);
+				 " bytes", j->memory_max);
 			job_finish(j, BRIG_OUTCOME_MEMORY_LIMIT, 0, message, w->cpu_us, w->maxrss_kib);
 		} else if (!succeeded && (w->limits & 2u)) {
 			snprintf(message, sizeof(message), "the job reached its limit of %" PRIu64
-				 " processes", spec->pids_max);
+				 " processes", j->pids_max);
 			job_finish(j, BRIG_OUTCOME_PIDS_LIMIT, 0, message, w->cpu_us, w->maxrss_kib);
 		} else if (j->done && j->done_status == WORKER_STATUS_OK && j->exec && j->exited &&
 			   WIFSIGNALED((int)j->exit_status)) {
@@ -792,8 +823,12 @@ static void worker_finalize(struct worker *w)
 			job_finish(j, BRIG_OUTCOME_CRASHED, 0, message, w->cpu_us, w->maxrss_kib);
 		}
 	}
+	retired = w->retired;
 	worker_free(w);
-	pool_dispatch(b, profile);
+	if (!retired)
+		pool_dispatch(b, profile);
+	else
+		event_active(b->retire_ev, EV_TIMEOUT, 0);   /* not from inside its callbacks */
 }
 
 static void worker_drain_timeout(evutil_socket_t fd, short what, void *arg)
@@ -814,7 +849,8 @@ static void worker_exited(struct broker *b, const struct msg_zygote_exited *m)
 	struct worker *w = worker_find(b, m->worker_id);
 
 	if (!w) {
-		log_warn("zygote reported unknown worker %u", m->worker_id);
+		/* A warm worker let go of by a reload, or a bug: not worth more. */
+		log_debug("zygote reported unknown worker %u", m->worker_id);
 		return;
 	}
 	log_debug("worker %u exited (status 0x%x, channel %s)", w->id, (unsigned)m->wait_status,
@@ -1048,6 +1084,10 @@ static struct job *job_accept(struct client *c, uint32_t job_id, const char *pro
 	j->submitted_usec = now_usec();
 	j->timeout_ms = timeout_ms ? timeout_ms : profile->timeout_ms;
 	j->exec = handler == NULL;
+	snprintf(j->profile_name, sizeof(j->profile_name), "%s", profile->name);
+	j->max_output = profile->max_output;
+	j->memory_max = profile->spec.memory_max;
+	j->pids_max = profile->spec.pids_max;
 	return j;
 }
 
@@ -1421,6 +1461,8 @@ static int zygote_on_record(struct chan *ch, const uint8_t *body, size_t len, in
 			pool_dispatch(b, i);
 		if (!b->notified_ready) {
 			b->notified_ready = true;
+			if (b->listen_ev && event_add(b->listen_ev, NULL) < 0)
+				fatalx("cannot watch the listening socket");
 			sd_notify(0, "READY=1");
 		}
 		broker_notify_status(b);
@@ -1472,16 +1514,21 @@ static int zygote_on_record(struct chan *ch, const uint8_t *body, size_t len, in
 
 static void zygote_restart_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct broker *b = arg;
+
 	(void)fd;
 	(void)what;
-	zygote_start(arg);
+	/* A reload may have started one meanwhile. */
+	if (!b->zygote && !b->stopping)
+		zygote_start(b);
 }
 
 /* The zygote is gone: every worker went with it (parent-death signal). */
 static void zygote_lost(struct broker *b, const char *why)
 {
-	struct worker *w;
+	struct worker *w, *next;
 	bool was_ready = b->zygote_ready;
+	struct chan *lost = b->zygote;
 
 	if (!b->zygote)
 		return;
@@ -1490,8 +1537,13 @@ static void zygote_lost(struct broker *b, const char *why)
 	b->zygote_ready = false;
 	if (b->zygote_pid > 0)
 		kill(b->zygote_pid, SIGKILL);
-	while ((w = LIST_FIRST(&b->workers))) {
+	for (w = LIST_FIRST(&b->workers); w; w = next) {
 		struct job *j = w->job;
+
+		next = LIST_NEXT(w, link);
+		/* Workers of a retired zygote live on under it. */
+		if (w->zygote != lost)
+			continue;
 
 		if (j) {
 			/* A job the client gave up on was already cancelled. */
@@ -1644,6 +1696,196 @@ static void broker_begin_shutdown(struct broker *b, int sig)
 	broker_shutdown_progress(b);
 }
 
+static bool retired_in_use(struct retired_zygote *r)
+{
+	struct worker *w;
+
+	LIST_FOREACH(w, &r->broker->workers, link)
+		if (w->zygote == r->chan)
+			return true;
+	return false;
+}
+
+/* Its last worker is gone: close the channel, and the zygote exits. */
+static void retired_finish(struct retired_zygote *r)
+{
+	LIST_REMOVE(r, link);
+	chan_free(r->chan);
+	log_info("the zygote of the previous configuration (pid %d) is done", (int)r->pid);
+	free(r);
+}
+
+static int retired_on_record(struct chan *ch, const uint8_t *body, size_t len, int passed_fd,
+			     void *arg)
+{
+	struct retired_zygote *r = arg;
+	struct broker *b = r->broker;
+	struct msg_in in;
+	int type;
+
+	(void)ch;
+	if (passed_fd >= 0)
+		close(passed_fd);
+	type = msg_open(&in, body, len);
+	if (type == MSG_ZYGOTE_EXITED) {
+		struct msg_zygote_exited m;
+
+		if (msg_decode_zygote_exited(&in, &m) == 0 && worker_find(b, m.worker_id))
+			worker_exited(b, &m);
+	}
+	/* SPAWNED and SPAWN_FAILED of workers already let go of: nothing. */
+	msg_close(&in);
+	return 0;
+}
+
+static void retire_check_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct broker *b = arg;
+	struct retired_zygote *rz, *next;
+
+	(void)fd;
+	(void)what;
+	for (rz = LIST_FIRST(&b->retired); rz; rz = next) {
+		next = LIST_NEXT(rz, link);
+		if (!retired_in_use(rz))
+			retired_finish(rz);
+	}
+}
+
+static void retired_on_close(struct chan *ch, int err, void *arg)
+{
+	struct retired_zygote *r = arg;
+	struct worker *w, *next;
+
+	(void)ch;
+	(void)err;
+	for (w = LIST_FIRST(&r->broker->workers); w; w = next) {
+		next = LIST_NEXT(w, link);
+		if (w->zygote != r->chan)
+			continue;
+		if (w->job)
+			job_finish(w->job, w->job->forced_outcome >= 0 ? w->job->forced_outcome :
+					   BRIG_OUTCOME_BROKER_ERROR, 0,
+				   w->job->forced_outcome >= 0 ? w->job->forced_message :
+					   "the zygote of the previous configuration died", 0, 0);
+		worker_free(w);
+	}
+	retired_finish(r);
+}
+
+/*
+ * SIGHUP: read the configuration again.  A bad one is refused and the
+ * running one stays.  A good one takes over at once, without dropping a
+ * connection: warm workers of the old one are ended, queued jobs move to
+ * the profile of the same name, running jobs finish in their old workers,
+ * whose zygote is retired until the last of them is done; a new zygote
+ * serves the new configuration.
+ */
+static void broker_reload(struct broker *b)
+{
+	const struct config_source *src = b->source;
+	struct config *cfg = NULL, *old;
+	char err[PATH_MAX + 256] = "";
+	struct worker *w, *next;
+	TAILQ_HEAD(, job) queued = TAILQ_HEAD_INITIALIZER(queued);
+	struct job *j;
+	int r;
+
+	sd_notify(0, "RELOADING=1");
+	if (src->path) {
+		r = config_load(src->path, &cfg, err, sizeof(err));
+	} else {
+		cfg = malloc(sizeof(*cfg));
+		r = cfg ? 0 : -ENOMEM;
+		if (cfg)
+			config_set_defaults(cfg);
+	}
+	if (r == 0 && src->socket_path)
+		snprintf(cfg->socket_path, sizeof(cfg->socket_path), "%s", src->socket_path);
+	if (r == 0 && src->handler_dir)
+		snprintf(cfg->handler_dir, sizeof(cfg->handler_dir), "%s", src->handler_dir);
+	if (r == 0 && src->log_level >= 0)
+		cfg->log_level = src->log_level;
+	if (r == 0 && access(cfg->handler_dir, R_OK | X_OK) < 0) {
+		snprintf(err, sizeof(err), "handler directory %s: %s", cfg->handler_dir,
+			 strerror(errno));
+		r = -errno;
+	}
+	if (r < 0) {
+		log_error("reload refused: %s; the running configuration stays",
+			  err[0] ? err : strerror(-r));
+		free(cfg);
+		sd_notify(0, "READY=1");
+		return;
+	}
+	if (strcmp(cfg->socket_path, b->cfg->socket_path) != 0 ||
+	    cfg->socket_mode != b->cfg->socket_mode)
+		log_warn("reload: the socket's path and mode change only with a restart");
+
+	/* Retire the zygote: its busy workers finish their jobs under it. */
+	if (b->zygote) {
+		struct retired_zygote *rz = calloc(1, sizeof(*rz));
+
+		if (!rz)
+			fatal("calloc");
+		rz->broker = b;
+		rz->chan = b->zygote;
+		rz->pid = b->zygote_pid;
+		chan_set_callbacks(rz->chan, retired_on_record, retired_on_close, rz);
+		LIST_INSERT_HEAD(&b->retired, rz, link);
+		b->zygote = NULL;
+		b->zygote_pid = 0;
+		b->zygote_ready = false;
+	}
+	for (w = LIST_FIRST(&b->workers); w; w = next) {
+		next = LIST_NEXT(w, link);
+		if (w->retired)
+			continue;
+		if (w->state == WORKER_BUSY && w->job) {
+			w->retired = true;   /* its profile index means nothing now */
+			continue;
+		}
+		/* Warm under the old sandbox: not for jobs of the new one. */
+		worker_kill(w);
+		worker_free(w);
+	}
+	for (size_t i = 0; i < BRIG_MAX_PROFILES; i++) {
+		struct profile_state *ps = &b->profiles[i];
+
+		while ((j = TAILQ_FIRST(&ps->queue))) {
+			TAILQ_REMOVE(&ps->queue, j, queue_link);
+			TAILQ_INSERT_TAIL(&queued, j, queue_link);
+		}
+		memset(ps, 0, sizeof(*ps));
+		TAILQ_INIT(&ps->queue);
+		TAILQ_INIT(&ps->idle);
+	}
+	b->queued_total = 0;
+	old = b->cfg;
+	b->cfg = cfg;
+	free(old);
+	log_init("broker", (enum log_level)cfg->log_level);
+	while ((j = TAILQ_FIRST(&queued))) {
+		int index = config_find_profile(cfg, j->profile_name);
+
+		TAILQ_REMOVE(&queued, j, queue_link);
+		if (index < 0) {
+			j->state = JOB_RUNNING;   /* in no queue: job_finish must not unlink it */
+			job_finish(j, BRIG_OUTCOME_BROKER_ERROR, 0,
+				   "its profile was removed by a configuration reload", 0, 0);
+			continue;
+		}
+		j->profile = (size_t)index;
+		TAILQ_INSERT_TAIL(&b->profiles[index].queue, j, queue_link);
+		b->profiles[index].queued++;
+		b->queued_total++;
+	}
+	event_active(b->retire_ev, EV_TIMEOUT, 0);
+	zygote_start(b);
+	log_info("configuration reloaded: %zu profile(s)", cfg->profile_count);
+	sd_notify(0, "READY=1");
+}
+
 static void broker_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct broker *b = arg;
@@ -1656,6 +1898,10 @@ static void broker_signal(evutil_socket_t sig, short what, void *arg)
 	case SIGTERM:
 	case SIGINT:
 		broker_begin_shutdown(b, (int)sig);
+		break;
+	case SIGHUP:
+		if (!b->stopping)
+			broker_reload(b);
 		break;
 	default:
 		break;
@@ -1738,6 +1984,12 @@ static void broker_stop_zygote(struct broker *b)
 		chan_free(b->zygote);
 		b->zygote = NULL;
 	}
+	while (!LIST_EMPTY(&b->retired)) {
+		struct retired_zygote *rz = LIST_FIRST(&b->retired);
+		LIST_REMOVE(rz, link);
+		chan_free(rz->chan);
+		free(rz);
+	}
 	while ((w = LIST_FIRST(&b->workers))) {
 		if (w->job)
 			job_finish(w->job, BRIG_OUTCOME_BROKER_ERROR, 0, "brigd is shutting down", 0, 0);
@@ -1764,9 +2016,10 @@ static void broker_stop_zygote(struct broker *b)
 	}
 }
 
-int broker_main(struct config *cfg, const struct zygote_command *zygote_cmd)
+int broker_main(struct config *cfg, const struct config_source *src,
+		const struct zygote_command *zygote_cmd)
 {
-	static const int signals[] = { SIGCHLD, SIGTERM, SIGINT };
+	static const int signals[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
 	struct broker *b;
 	struct client *c;
 	int exit_code = 0;
@@ -1775,6 +2028,8 @@ int broker_main(struct config *cfg, const struct zygote_command *zygote_cmd)
 	if (!b)
 		fatal("calloc");
 	b->cfg = cfg;
+	b->source = src;
+	LIST_INIT(&b->retired);
 	b->zygote_cmd = zygote_cmd;
 	LIST_INIT(&b->clients);
 	LIST_INIT(&b->workers);
@@ -1798,9 +2053,13 @@ int broker_main(struct config *cfg, const struct zygote_command *zygote_cmd)
 	b->listen_ev = event_new(b->base, b->listen_fd, EV_READ | EV_PERSIST, broker_accept, b);
 	b->retry_ev = evtimer_new(b->base, retry_cb, b);
 	b->shutdown_timer = evtimer_new(b->base, broker_shutdown_deadline, b);
+	b->retire_ev = evtimer_new(b->base, retire_check_cb, b);
 	b->status_timer = event_new(b->base, -1, EV_PERSIST, broker_status_tick, b);
-	if (!b->listen_ev || !b->retry_ev || !b->shutdown_timer || !b->status_timer ||
-	    event_add(b->listen_ev, NULL) < 0)
+	/* Connections wait in the socket's backlog until the zygote is ready
+	 * (the first READY adds listen_ev), so that the handler list they are
+	 * checked against is known; with socket activation the connection that
+	 * started us is among them. */
+	if (!b->listen_ev || !b->retry_ev || !b->shutdown_timer || !b->status_timer || !b->retire_ev)
 		fatalx("cannot watch the listening socket");
 	{
 		uint64_t watchdog_usec = 0;
@@ -1838,7 +2097,9 @@ int broker_main(struct config *cfg, const struct zygote_command *zygote_cmd)
 	event_free(b->retry_ev);
 	event_free(b->shutdown_timer);
 	event_free(b->status_timer);
+	event_free(b->retire_ev);
 	strlist_free(&b->handlers);
+	free(b->cfg);
 	msgpack_sbuffer_destroy(&b->sb);
 	event_base_free(b->base);
 	free(b);

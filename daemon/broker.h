@@ -17,7 +17,19 @@ struct zygote_command {
 	int argc;
 };
 
-/* Runs until SIGTERM/SIGINT.  Returns the process exit code. */
-int broker_main(struct config *cfg, const struct zygote_command *zygote_cmd);
+/* Where the configuration comes from, for SIGHUP to read it again. */
+struct config_source {
+	const char *path;               /* NULL: the built-in defaults */
+	const char *socket_path;        /* command-line overrides, or NULL */
+	const char *handler_dir;        /* already absolute, or NULL */
+	int log_level;                  /* -1: the file's */
+};
+
+/*
+ * Runs until SIGTERM/SIGINT; SIGHUP reloads the configuration from src.
+ * Takes ownership of cfg.  Returns the process exit code.
+ */
+int broker_main(struct config *cfg, const struct config_source *src,
+		const struct zygote_command *zygote_cmd);
 
 #endif

@@ -202,6 +202,14 @@ struct chan *chan_new(struct event_base *base, int fd, chan_record_fn on_record,
 	return ch;
 }
 
+void chan_set_callbacks(struct chan *ch, chan_record_fn on_record, chan_close_fn on_close,
+			void *arg)
+{
+	ch->on_record = on_record;
+	ch->on_close = on_close;
+	ch->arg = arg;
+}
+
 void chan_free(struct chan *ch)
 {
 	struct chan_out *out;

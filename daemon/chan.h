@@ -31,6 +31,9 @@ typedef void (*chan_close_fn)(struct chan *ch, int err, void *arg);
 struct chan *chan_new(struct event_base *base, int fd, chan_record_fn on_record,
 		      chan_close_fn on_close, void *arg);
 void chan_free(struct chan *ch);
+/* Hand the channel to other callbacks (a zygote retired by a reload). */
+void chan_set_callbacks(struct chan *ch, chan_record_fn on_record, chan_close_fn on_close,
+			void *arg);
 
 /*
  * Send one frame (header included, as packed by msg_pack_*) with pass_fd

@@ -175,8 +175,19 @@ int main(int argc, char **argv)
 	zygote_cmd.argv = zygote_argv;
 	zygote_cmd.argc = argc + 2;
 
-	opt = broker_main(cfg, &zygote_cmd);
+	{
+		/* The broker may free cfg on a reload: the overrides live here. */
+		static char handler_abs[PATH_MAX];
+		struct config_source src = {
+			.path = config_path,
+			.socket_path = socket_path,
+			.handler_dir = handler_dir ? handler_abs : NULL,
+			.log_level = log_level,
+		};
+
+		snprintf(handler_abs, sizeof(handler_abs), "%s", cfg->handler_dir);
+		opt = broker_main(cfg, &src, &zygote_cmd);
+	}
 	free(zygote_argv);
-	free(cfg);
 	return opt;
 }

@@ -291,6 +291,9 @@ void template_main(const struct config *cfg, const struct profile_config *profil
 	t.plugins = plugins;
 	msgpack_sbuffer_init(&t.sb);
 
+	/* As the zygote: only the broker decides when we end. */
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, NULL);

@@ -491,6 +491,10 @@ void zygote_main(const struct config *cfg, int channel_fd)
 	int r;
 
 	log_set_role("zygote");
+	/* Reload and shutdown are the broker's to decide; a stray SIGHUP or
+	 * SIGINT sent to the whole process group must not end the zygote. */
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 	/* If the broker dies, so do we (and with us, every worker). */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		fatal("prctl(PR_SET_PDEATHSIG)");

@@ -88,8 +88,9 @@ static const char *const expected_checks[] = {
 	"write_usr", "write_tmp", "write_dev", "write_proc", "write_proc_root", "write_cwd",
 	"write_exec_dir", "write_setuid_dir", "modify_binaries", "proc_self_exe_write",
 	"dev_nodes", "tcp_connect_loopback", "udp_send_loopback", "abstract_socket",
-	"abstract_socket_peer", "brigd_socket", "brigd_socket_proc", "proc_net_unix", "host_netif", "raw_socket",
-	"packet_socket", "netlink_audit", "host_processes", "signal_sweep", "kill_host_0", "kill_host_sigkill",
+	"abstract_socket_peer", "abstract_dgram_peer", "brigd_socket", "brigd_socket_proc", "proc_net_unix", "host_netif", "raw_socket",
+	"packet_socket", "netlink_audit", "host_processes", "signal_sweep", "pidfd_signal_peer",
+	"kill_host_0", "kill_host_sigkill",
 	"pidfd_open_host", "ptrace_attach_host", "ptrace_seize_host", "process_vm_readv_host",
 	"ptrace_attach_worker", "process_vm_readv_worker", "worker_memory",
 	"worker_channel_proc", "worker_channel_pidfd", "mount_tmpfs", "mount_bind",
@@ -745,8 +746,9 @@ static void expect_no_job_process(const char *what)
 }
 
 /*
- * A fork bomb and a memory bomb: each job ends (a limit stops it, or the
- * job's timeout), leaves nothing behind, and brigd serves the next job.
+ * A job that leaves a detached process behind, a fork bomb and a memory
+ * bomb: each job ends (a limit stops it, or the job's timeout), leaves
+ * nothing behind, and brigd serves the next job.
  */
 static void run_bombs(const char *profile)
 {
@@ -755,14 +757,26 @@ static void run_bombs(const char *profile)
 	char cap[16], what[64];
 	char *fork_bomb[] = { NULL, (char *)"fork-bomb", NULL };
 	char *memory_bomb[] = { NULL, (char *)"memory-bomb", cap, NULL };
+	char *orphan[] = { NULL, (char *)"orphan", (char *)"30000", NULL };
 	unsigned long mib = 0;
 	const char *line;
 	int fd;
 
 	targets_start(&t);
-	fork_bomb[0] = memory_bomb[0] = t.escape_path;
+	fork_bomb[0] = memory_bomb[0] = orphan[0] = t.escape_path;
 	fd = raw_connect(&t.d);
 	raw_handshake(fd, NULL);
+
+	/* A job that ends well but leaves a detached process behind. */
+	job_init(&j, 19);
+	send_exec(fd, 19, profile, orphan, 10000);
+	collect(fd, &j, 1, 15000);
+	fprintf(stderr, "[%s] orphan: %s; stdout '%s'\n", profile, job_describe(&j), j.out);
+	E2E_ASSERT(!j.refused && j.final.outcome == BRIG_OUTCOME_OK && strstr(j.out, "ORPHAN"),
+		   "the orphan job: %s", job_describe(&j));
+	job_free(&j);
+	snprintf(what, sizeof(what), "%s orphan", profile);
+	expect_no_job_process(what);
 
 	job_init(&j, 20);
 	send_exec(fd, 20, profile, fork_bomb, FORK_BOMB_TIMEOUT_MS);

@@ -32,7 +32,7 @@ static const char config_text[] =
 	"[profile default]\n"
 	"max_output = 1048576\n";
 
-#define FORGED_JOB_ID 7
+#define FORGED_JOB_ID 7u
 #define JOB_TIMEOUT_MS 20000
 #define SETTLE_TIMEOUT_MS 15000
 

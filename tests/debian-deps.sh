@@ -9,4 +9,5 @@ apt-get install -y -qq --no-install-recommends \
 	clang llvm libclang-rt-14-dev \
 	libevent-dev libmsgpack-dev libsystemd-dev check libseccomp-dev libinih-dev \
 	libmagic-dev libmagic-mgc libarchive-dev \
-	systemd tar gzip file valgrind bubblewrap python3 >/dev/null
+	systemd tar gzip file valgrind bubblewrap python3 \
+	systemd-container debootstrap util-linux man-db >/dev/null

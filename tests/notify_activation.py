@@ -124,6 +124,10 @@ def main():
         env_args = ["-E", "NOTIFY_SOCKET=" + os.path.join(tmp, "notify")]
         if has_watchdog:
             env_args += ["-E", "WATCHDOG_USEC=1000000"]
+        # systemd-socket-activate passes only what -E names.
+        for name in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+            if name in os.environ:
+                env_args += ["-E", f"{name}={os.environ[name]}"]
         log = open(log_path, "wb")
         proc = subprocess.Popen([activate, "-l", sock_path] + env_args +
                                 [brigd, "--default-config", "--handlers", handlers],
@@ -177,8 +181,10 @@ def main():
             check(notify.wait_for("RELOADING=1", 5), "SIGHUP: RELOADING=1")
             lines = notify.since(start)
             ready_after = "RELOADING=1" in lines and "READY=1" in lines[lines.index("RELOADING=1"):]
-            if not ready_after:
-                notify.wait_for("READY=1", 5)
+            deadline = time.monotonic() + 5
+            while not ready_after and time.monotonic() < deadline:
+                # wait_for() would see the READY=1 of start-up: poll for a new one
+                notify.poll(0.1)
                 lines = notify.since(start)
                 ready_after = "RELOADING=1" in lines and \
                     "READY=1" in lines[lines.index("RELOADING=1"):]

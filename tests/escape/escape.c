@@ -32,10 +32,13 @@
  *                               fails, or until MiB (a safety cap, 3072)
  *   escape kill-all             kill(-1, SIGKILL)
  *   escape sleep MS             sleep, then print "SLEPT <MS>"
- *   escape listen NAME MS       the peer: listen on the abstract socket
- *                               @NAME for MS ms, counting connections and
+ *   escape listen NAME MS       the peer: listen on the abstract sockets
+ *                               @NAME (stream) and @NAME.dgram for MS ms,
+ *                               counting connections, datagrams and
  *                               signals ("LISTENING pid=<pid> ...", then
  *                               "ACCEPTED <n> SIGNALS <m>")
+ *   escape orphan MS            leave a detached process sleeping MS ms
+ *                               and exit 0 at once
  *
  * Nothing here may hurt the machine if the program is run outside brig by
  * mistake: as root (or through the setuid copy) it does nothing but "euid",
@@ -919,6 +922,26 @@ static void check_abstract_socket_peer(const struct battery *b)
 	contained("connect to another job's @%s: %s", b->peer_name, err_name(errno));
 }
 
+/* The peer's datagram socket (@NAME.dgram): sendto, not connect. */
+static void check_abstract_dgram_peer(const struct battery *b)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char name[sizeof(sa.sun_path)];
+	int fd, n;
+
+	if (!b->peer_name)
+		contained("not attempted: no peer job was given");
+	n = snprintf(name, sizeof(name) - 1, "%s.dgram", b->peer_name);
+	memcpy(sa.sun_path + 1, name, (size_t)n);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		contained("socket(AF_UNIX, SOCK_DGRAM): %s", err_name(errno));
+	if (sendto(fd, "x", 1, 0, (struct sockaddr *)&sa,
+		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) == 1)
+		escaped("sent a datagram to another job's @%s", name);
+	contained("sendto another job's @%s: %s", name, err_name(errno));
+}
+
 static void check_raw_socket(const struct battery *b)
 {
 	int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP);
@@ -1089,6 +1112,26 @@ static void check_signal_sweep(const struct battery *b)
 	}
 	contained("SIGUSR1 to pids 1-%d: %d exist and refused it (EPERM), the others do not "
 		  "exist%s%s", last, refused, n.len ? "; " : "", n.text);
+}
+
+/* pidfd_open needs no permission; sending through the pidfd does. */
+static void check_pidfd_signal_peer(const struct battery *b)
+{
+	int pidfd;
+
+	if (b->peer_pid <= 0)
+		contained("not attempted: no peer job was given");
+	if (b->peer_pid == getpid() || b->peer_pid == getppid() || b->peer_pid == b->worker_pid ||
+	    b->peer_pid == 1)
+		contained("the peer's pid %d is one of the job's own here: not the same pid "
+			  "namespace", (int)b->peer_pid);
+	pidfd = (int)syscall(SYS_pidfd_open, b->peer_pid, 0);
+	if (pidfd < 0)
+		contained("pidfd_open(the peer %d): %s", (int)b->peer_pid, err_name(errno));
+	if (syscall(SYS_pidfd_send_signal, pidfd, SIGUSR1, NULL, 0) == 0)
+		escaped("pidfd_send_signal(SIGUSR1) to pid %d worked", (int)b->peer_pid);
+	contained("pidfd_open(%d) worked, pidfd_send_signal: %s", (int)b->peer_pid,
+		  err_name(errno));
 }
 
 static long vm_read(pid_t pid)
@@ -1882,6 +1925,7 @@ static const struct check checks[] = {
 	{ "udp_send_loopback", check_udp_send },
 	{ "abstract_socket", check_abstract_socket },
 	{ "abstract_socket_peer", check_abstract_socket_peer },
+	{ "abstract_dgram_peer", check_abstract_dgram_peer },
 	{ "brigd_socket", check_brigd_socket },
 	{ "brigd_socket_proc", check_brigd_socket_proc },
 	{ "proc_net_unix", check_proc_net_unix },
@@ -1892,6 +1936,7 @@ static const struct check checks[] = {
 	/* other processes */
 	{ "host_processes", check_host_processes },
 	{ "signal_sweep", check_signal_sweep },
+	{ "pidfd_signal_peer", check_pidfd_signal_peer },
 	{ "kill_host_0", check_kill_host_0 },
 	{ "kill_host_sigkill", check_kill_host_sigkill },
 	{ "pidfd_open_host", check_pidfd_open_host },
@@ -2048,7 +2093,7 @@ static int usage(void)
 	out("usage: escape battery tcp=PORT socket=PATH abstract=NAME pid=PID setuid=PATH "
 	    "[comm=NAME] [rw=DIR]... [hide=PATH]...");
 	out("       escape euid | fork-bomb | memory-bomb [MiB] | kill-all | sleep MS | "
-	    "listen NAME MS");
+	    "listen NAME MS | orphan MS");
 	return 2;
 }
 
@@ -2166,19 +2211,26 @@ static int run_memory_bomb(int argc, char **argv)
 {
 	unsigned long cap_mib = argc > 2 ? strtoul(argv[2], NULL, 10) : MEMORY_BOMB_CAP_MIB;
 	const size_t chunk = 1 << 20;
+	/* Chained and touched through volatile pointers: a compiler may drop
+	 * memory that is written and never read (clang does), and then the
+	 * bomb would allocate nothing. */
+	static void *volatile chain;
 	unsigned long mib = 0;
 
 	if (cap_mib == 0)
 		cap_mib = MEMORY_BOMB_CAP_MIB;
 	out("MEMORY-BOMB start (safety cap %lu MiB)", cap_mib);
 	for (; mib < cap_mib; mib++) {
-		char *p = malloc(chunk);
+		volatile char *p = malloc(chunk);
 
 		if (!p) {
 			out("MEMORY-BOMB malloc failed after %lu MiB", mib);
 			return 0;
 		}
-		memset(p, 0xa5, chunk);
+		for (size_t i = 0; i < chunk; i += 4096)
+			p[i] = (char)0xa5;
+		*(void *volatile *)p = chain;
+		chain = (void *)p;
 	}
 	out("MEMORY-BOMB reached the safety cap of %lu MiB: no limit stopped it", cap_mib);
 	return 0;
@@ -2201,6 +2253,44 @@ static int run_kill_all(void)
 	return 0;
 }
 
+/* Leave a detached child behind and exit at once, as a daemon would. */
+static int run_orphan(int argc, char **argv)
+{
+	unsigned long ms = argc > 2 ? strtoul(argv[2], NULL, 10) : 30000;
+	int pipefd[2];
+	pid_t child;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return 1;
+	child = fork();
+	if (child == 0) {
+		struct timespec ts = { .tv_sec = (time_t)(ms / 1000),
+				       .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+		setsid();
+		/* Off the job's stdout and stderr, so nothing waits for us. */
+		for (int fd = 0; fd <= 2; fd++)
+			dup2(open("/dev/null", O_RDWR | O_CLOEXEC), fd);
+		if (fork() != 0)
+			_exit(0);
+		if (write(pipefd[1], "x", 1) < 0)
+			_exit(1);
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(pipefd[1]);
+	{
+		char c;
+		/* Exit only once the grandchild is running on its own. */
+		if (read(pipefd[0], &c, 1) != 1)
+			return 1;
+	}
+	waitpid(child, NULL, 0);
+	out("ORPHAN left a process sleeping %lu ms", ms);
+	return 0;
+}
+
 static volatile sig_atomic_t signals_received;
 
 static void count_signal(int sig)
@@ -2218,12 +2308,13 @@ static int run_listen(int argc, char **argv)
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	const char *name = argc > 2 ? argv[2] : "";
 	unsigned long ms = argc > 3 ? strtoul(argv[3], NULL, 10) : 2000;
+	struct sockaddr_un dgram_addr = { .sun_family = AF_UNIX };
 	struct timespec start, now;
 	unsigned accepted = 0;
 	size_t len = strlen(name);
-	int fd;
+	int fd, dgram;
 
-	if (len == 0 || len + 1 >= sizeof(addr.sun_path))
+	if (len == 0 || len + 7 >= sizeof(addr.sun_path))
 		return usage();
 	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < sizeof(counted) / sizeof(counted[0]); i++)
@@ -2236,23 +2327,34 @@ static int run_listen(int argc, char **argv)
 		out("LISTEN failed: %s", err_name(errno));
 		return 1;
 	}
+	memcpy(dgram_addr.sun_path + 1, name, len);
+	memcpy(dgram_addr.sun_path + 1 + len, ".dgram", 6);
+	dgram = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (dgram < 0 || bind(dgram, (struct sockaddr *)&dgram_addr,
+			      (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 7 + len)) < 0) {
+		out("LISTEN failed (datagram): %s", err_name(errno));
+		return 1;
+	}
 	out("LISTENING pid=%d name=@%s", (int)getpid(), name);
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = dgram, .events = POLLIN } };
 		long elapsed;
 
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
 		if (elapsed >= (long)ms)
 			break;
-		if (poll(&p, 1, (int)((long)ms - elapsed)) > 0) {
+		if (poll(p, 2, (int)((long)ms - elapsed)) > 0) {
+			char buf[64];
 			int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
 
 			if (c >= 0) {
 				accepted++;
 				close(c);
 			}
+			while (recv(dgram, buf, sizeof(buf), MSG_DONTWAIT) >= 0)
+				accepted++;
 		}
 	}
 	out("ACCEPTED %u SIGNALS %d", accepted, (int)signals_received);
@@ -2305,5 +2407,7 @@ int main(int argc, char **argv)
 		return run_sleep(argc, argv);
 	if (strcmp(mode, "listen") == 0)
 		return run_listen(argc, argv);
+	if (strcmp(mode, "orphan") == 0)
+		return run_orphan(argc, argv);
 	return usage();
 }
