@@ -393,16 +393,19 @@ static int client_send(struct brig_client *c, const char *frames, size_t len)
 
 static void client_destroy(struct brig_client *c)
 {
-	struct job *j;
+	struct job *j, *next;
 
 	peer_free(c->peer);
 	if (c->fd >= 0)
 		close(c->fd);
-	/* Normally empty: every path here failed the jobs first. */
-	while ((j = c->first)) {
-		job_remove(c, j);
+	/* Normally empty: every path here failed the jobs first.  Walked with
+	 * a saved next pointer rather than job_remove(), which leaves the
+	 * static analyzer unsure that c->first moved on. */
+	for (j = c->first; j; j = next) {
+		next = j->next;
 		free(j);
 	}
+	c->first = c->last = NULL;
 	if (c->own_base)
 		event_base_free(c->own_base);
 	strlist_free(&c->handlers);

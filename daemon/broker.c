@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -54,6 +55,9 @@ struct job {
 	size_t profile;                 /* index into the current configuration */
 	/* What the job needs of its profile, copied: a reload may replace it. */
 	char profile_name[BRIG_NAME_MAX + 1];
+	uid_t client_uid;               /* for the log, after the client is gone */
+	gid_t client_gid;
+	pid_t client_pid;
 	uint64_t max_output;
 	uint64_t memory_max;
 	uint64_t pids_max;
@@ -290,15 +294,29 @@ static void job_finish(struct job *j, int outcome, int64_t code, const char *mes
 	if (j->worker)
 		j->worker->job = NULL;
 	b->jobs_finished++;
+	/* One structured record per job (journal fields under systemd). */
+	log_fields(LOG_LEVEL_INFO,
+		   LOG_FIELDS(LOG_STR("MESSAGE_ID", LOG_MESSAGE_ID_JOB_FINISHED),
+			      LOG_U64("JOB_ID", j->id),
+			      LOG_U64("CLIENT_UID", j->client ? j->client->uid : j->client_uid),
+			      LOG_U64("CLIENT_GID", j->client ? j->client->gid : j->client_gid),
+			      LOG_I64("CLIENT_PID", j->client ? j->client->pid : j->client_pid),
+			      LOG_STR("PROFILE", j->profile_name),
+			      LOG_STR("HANDLER", j->handler),
+			      LOG_STR("OUTCOME", brig_outcome_name(outcome)),
+			      LOG_I64("CODE", code),
+			      LOG_U64("DURATION_USEC", m.usage.wall_us),
+			      LOG_U64("CPU_USEC", cpu_us),
+			      LOG_U64("MAXRSS_KIB", maxrss_kib)),
+		   "job %u uid %u gid %u pid %d%s handler %s profile %s: %s%s%s (wall %.3f ms, "
+		   "cpu %.3f ms, maxrss %" PRIu64 " KiB)",
+		   j->id, (unsigned)j->client_uid, (unsigned)j->client_gid, (int)j->client_pid,
+		   j->client ? "" : " (client gone)", j->handler, j->profile_name,
+		   brig_outcome_name(outcome), m.message[0] ? ": " : "", m.message,
+		   m.usage.wall_us / 1000.0, cpu_us / 1000.0, maxrss_kib);
 	if (j->client) {
 		struct client *c = j->client;
 
-		log_info("job %u client %" PRIu64 " uid %u gid %u pid %d handler %s profile %s: "
-			 "%s%s%s (wall %.3f ms, cpu %.3f ms, maxrss %" PRIu64 " KiB)",
-			 j->id, c->serial, (unsigned)c->uid, (unsigned)c->gid, (int)c->pid,
-			 j->handler, j->profile_name, brig_outcome_name(outcome),
-			 m.message[0] ? ": " : "", m.message, m.usage.wall_us / 1000.0,
-			 cpu_us / 1000.0, maxrss_kib);
 		LIST_REMOVE(j, client_link);
 		c->job_count--;
 		if (msg_pack_final(&b->sb, &m) == 0)
@@ -1085,6 +1103,9 @@ static struct job *job_accept(struct client *c, uint32_t job_id, const char *pro
 	j->timeout_ms = timeout_ms ? timeout_ms : profile->timeout_ms;
 	j->exec = handler == NULL;
 	snprintf(j->profile_name, sizeof(j->profile_name), "%s", profile->name);
+	j->client_uid = c->uid;
+	j->client_gid = c->gid;
+	j->client_pid = c->pid;
 	j->max_output = profile->max_output;
 	j->memory_max = profile->spec.memory_max;
 	j->pids_max = profile->spec.pids_max;
@@ -2041,6 +2062,19 @@ int broker_main(struct config *cfg, const struct config_source *src,
 	if (access(cfg->handler_dir, R_OK | X_OK) < 0)
 		fatal("handler directory %s", cfg->handler_dir);
 	signal(SIGPIPE, SIG_IGN);
+	{
+		/* max_clients connections need as many fds: take the hard limit. */
+		struct rlimit nofile;
+
+		if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+			nofile.rlim_cur = nofile.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &nofile);
+		}
+		if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
+		    nofile.rlim_cur < (rlim_t)cfg->max_clients + 64)
+			log_warn("max_clients is %u but only %llu fds are allowed (RLIMIT_NOFILE)",
+				 cfg->max_clients, (unsigned long long)nofile.rlim_cur);
+	}
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
 		fatal("prctl(PR_SET_CHILD_SUBREAPER)");
 

@@ -4,11 +4,13 @@
  *  - battery: every default (namespaces, empty view, Landlock, seccomp
  *    deny-list with the kill action, a fresh uid per worker), which makes
  *    its workers forks of one template sharing the profile's namespaces;
- *  - nobody: the same with the fixed uid 65534, so fresh namespaces per
- *    worker, straight from the zygote;
+ *  - fixed: the same with a fixed uid, so fresh namespaces per worker,
+ *    straight from the zygote;
  *  - exec: the built-in profile (host /usr read-only, a private /tmp).
- * Each also holds the directories of the battery and its setuid copy, and
- * the fresh-uid profiles get small uid ranges (see RANGE_UIDS).
+ * Each also holds the directories of the battery and its setuid copy.
+ * The job uids are this run's own (see uid_block()), so that a concurrent
+ * run on the same host (another make check) shares no uid, and with it no
+ * RLIMIT_NPROC count, with this one.
  *
  * The battery prints one line per check (CHECK <name> CONTAINED|ESCAPED|
  * ERROR <detail>) and DONE <count>.  This test fails on any ESCAPED or
@@ -17,11 +19,14 @@
  * test holds what the battery attacks and checks from the outside that it
  * was not reached: a TCP and a UDP listener on 127.0.0.1, an abstract unix
  * socket, host processes with every uid a job may get (alive at the end),
- * the host's hostname, brigd itself (serves the next job).
+ * the host's hostname, brigd itself (serves the next job), and a peer job
+ * of the same profile running alongside (it counts every connection,
+ * datagram and signal that reaches it: none may).
  *
- * Then kill(-1, SIGKILL) from a job while another job of the same uid runs
- * (it must finish), a fork bomb and a memory bomb (each job ends, brigd
- * serves the next one, nothing of the job is left).
+ * Then kill(-1, SIGKILL) from a job while another job of the same profile
+ * runs (it must finish), and a job that leaves a detached process, a fork
+ * bomb and a memory bomb (each job ends, nothing of it is left, brigd
+ * serves the next one).
  *
  * Needs root (brigd builds sandboxes); skipped (exit 77) otherwise.
  * docs/security.md says what each check means.
@@ -37,8 +42,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <grp.h>
 #include <netinet/in.h>
 #include <sys/prctl.h>
@@ -53,14 +60,14 @@
 #include "msg.h"
 #include "wire.h"
 
-#define NOBODY_UID 65534                /* the "nobody" profile's fixed user */
+#define NOBODY_UID 65534                /* also a host process's uid */
 #define JOB_GID 65534                   /* every profile's group */
 /* Small fresh-uid ranges, so that a host process can hold every uid a job
- * may get (the built-in ranges hold 1024). */
-#define BATTERY_UID_FIRST 3000100000u
-#define EXEC_UID_FIRST 3000200000u
+ * may get (the built-in ranges hold 1024): battery, then exec, then the
+ * fixed profile's one uid. */
 #define RANGE_UIDS 4
-#define HOST_PROCESSES (1 + 2 * RANGE_UIDS)
+#define UIDS_PER_RUN 16
+#define HOST_PROCESSES (2 + 2 * RANGE_UIDS)
 #define HOST_PROCESS_NAME "escape-target"
 #define BATTERY_TIMEOUT_MS 30000
 #define FORK_BOMB_TIMEOUT_MS 3000
@@ -121,6 +128,7 @@ struct targets {
 	int tcp_fd, udp_fd, abstract_fd;
 	int port;
 	char abstract_name[64];
+	uid_t uid_base;                 /* this run's uids: uid_block() */
 	pid_t host_pids[HOST_PROCESSES];  /* one per job uid, named HOST_PROCESS_NAME */
 	char hostname[256];
 };
@@ -142,6 +150,47 @@ static void copy_file(const char *from, const char *to, mode_t mode)
 	ck_assert_msg(fchown(out, 0, JOB_GID) == 0, "chown %s: %s", to, strerror(errno));
 	ck_assert_msg(fchmod(out, mode) == 0, "chmod %s: %s", to, strerror(errno));
 	close(out);
+}
+
+/*
+ * The setuid-root copy: only root and the job's group can run it (mode
+ * 04750, group 65534), and run setuid it does nothing but print its euid.
+ * It exists only while a battery job runs; a failing test ends before its
+ * clean-up, so later runs remove what such a run left (after ten minutes,
+ * far longer than any run takes).
+ */
+static void setuid_copy_install(const struct targets *t)
+{
+	copy_file(t->escape_path, t->setuid_path, 04750);
+}
+
+static void setuid_copy_remove(const struct targets *t)
+{
+	unlink(t->setuid_path);
+}
+
+static void remove_stale_setuid_dirs(void)
+{
+	DIR *tmp = opendir("/tmp");
+	struct dirent *e;
+
+	if (!tmp)
+		return;
+	while ((e = readdir(tmp))) {
+		char dir[300], file[340];
+		struct stat st;
+
+		if (strncmp(e->d_name, "brig-escape-", 12) != 0)
+			continue;
+		snprintf(dir, sizeof(dir), "/tmp/%s", e->d_name);
+		if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+		    time(NULL) - st.st_mtime < 600)
+			continue;
+		snprintf(file, sizeof(file), "%s/escape-setuid", dir);
+		unlink(file);
+		rmdir(dir);
+	}
+	closedir(tmp);
 }
 
 /* TCP and UDP on one port of 127.0.0.1, so that the battery needs one number. */
@@ -233,6 +282,15 @@ static bool host_process_alive(pid_t pid)
 	return waitpid(pid, NULL, WNOHANG) == 0 && kill(pid, 0) == 0;
 }
 
+/*
+ * This run's block of uids, far from the built-in ranges (which start at
+ * BRIG_FRESH_UID_BASE, 3000000000) and from any real user.
+ */
+static uid_t uid_block(void)
+{
+	return 3000100000u + (uid_t)(getpid() % 50000) * UIDS_PER_RUN;
+}
+
 static void targets_start(struct targets *t)
 {
 	static char config[4 * PATH_MAX + 1024];
@@ -243,22 +301,21 @@ static void targets_start(struct targets *t)
 	ck_assert_msg(access(t->escape_path, X_OK) == 0, "%s: %s (not built?)", t->escape_path,
 		      strerror(errno));
 
-	/* The setuid copy lives apart from the build tree: a directory only
-	 * root and the job's group can enter, with a copy only they can run
-	 * (mode 04750, group 65534). */
+	/* The setuid copy lives apart from the build tree, in a directory only
+	 * root and the job's group can enter; the copy itself exists only
+	 * while a battery runs (setuid_copy_install). */
+	remove_stale_setuid_dirs();
 	snprintf(t->setuid_dir, sizeof(t->setuid_dir), "/tmp/brig-escape-XXXXXX");
 	ck_assert_msg(mkdtemp(t->setuid_dir) != NULL, "mkdtemp: %s", strerror(errno));
 	ck_assert(chown(t->setuid_dir, 0, JOB_GID) == 0 && chmod(t->setuid_dir, 0750) == 0);
 	snprintf(t->setuid_path, sizeof(t->setuid_path), "%s/escape-setuid", t->setuid_dir);
-	copy_file(t->escape_path, t->setuid_path, 04750);
 
 	open_listeners(t);
 	open_abstract(t);
+	t->uid_base = uid_block();
 	t->host_pids[0] = start_host_process(NOBODY_UID);
-	for (unsigned i = 0; i < RANGE_UIDS; i++) {
-		t->host_pids[1 + i] = start_host_process(BATTERY_UID_FIRST + i);
-		t->host_pids[1 + RANGE_UIDS + i] = start_host_process(EXEC_UID_FIRST + i);
-	}
+	for (unsigned i = 0; i < 2 * RANGE_UIDS + 1; i++)
+		t->host_pids[1 + i] = start_host_process(t->uid_base + i);
 	ck_assert(gethostname(t->hostname, sizeof(t->hostname)) == 0);
 
 	/*
@@ -272,11 +329,12 @@ static void targets_start(struct targets *t)
 		 "[profile exec]\npool_size = 1\nfresh_uid_range = %u-%u\nexec = %s\nexec = %s\n"
 		 "[profile battery]\nfresh_uid_range = %u-%u\nexec = %s\nexec = %s\n"
 		 "exec_jobs = yes\npool_size = 2\ntimeout_ms = %d\n"
-		 "[profile nobody]\nuser = %u\nexec = %s\nexec = %s\n"
+		 "[profile fixed]\nuser = %u\nexec = %s\nexec = %s\n"
 		 "exec_jobs = yes\npool_size = 2\ntimeout_ms = %d\n",
-		 EXEC_UID_FIRST, EXEC_UID_FIRST + RANGE_UIDS - 1, t->escape_dir, t->setuid_dir,
-		 BATTERY_UID_FIRST, BATTERY_UID_FIRST + RANGE_UIDS - 1, t->escape_dir, t->setuid_dir,
-		 BATTERY_TIMEOUT_MS, NOBODY_UID, t->escape_dir, t->setuid_dir, BATTERY_TIMEOUT_MS);
+		 t->uid_base + RANGE_UIDS, t->uid_base + 2 * RANGE_UIDS - 1, t->escape_dir,
+		 t->setuid_dir, t->uid_base, t->uid_base + RANGE_UIDS - 1, t->escape_dir,
+		 t->setuid_dir, BATTERY_TIMEOUT_MS, t->uid_base + 2 * RANGE_UIDS, t->escape_dir,
+		 t->setuid_dir, BATTERY_TIMEOUT_MS);
 	brigd_start(&t->d, config);
 }
 
@@ -325,6 +383,7 @@ struct job {
 	struct msg_final final;
 	struct msg_error error;
 	unsigned order;                 /* 1 for the first job to end, ... */
+	int64_t ended_ms;
 	char *out;                      /* stdout, NUL-terminated */
 	size_t out_len;
 	char *err;
@@ -427,6 +486,7 @@ static unsigned read_one(int fd, struct job *jobs, size_t n, int64_t deadline, i
 		j->final = f;
 		j->ended = true;
 		j->order = ++ended;
+		j->ended_ms = harness_now_ms();
 	} else if (type == MSG_ERROR) {
 		struct msg_error e;
 		struct job *j;
@@ -614,12 +674,14 @@ static void run_battery(const char *profile, const char *const *extra)
 	argv[argc++] = args[6 + HOST_PROCESSES];
 	argv[argc] = NULL;
 
+	setuid_copy_install(&t);
 	start = harness_now_ms();
 	send_exec(fd, 2, profile, argv, BATTERY_TIMEOUT_MS);
 	collect(fd, jobs, 2, BATTERY_TIMEOUT_MS + 5000);
+	setuid_copy_remove(&t);
 	fprintf(stderr, "=== escape battery under profile '%s' (%" PRId64 " ms) ===\n%s%s"
 		"=== end of battery ===\npeer job: %s, stdout '%s'\n", profile,
-		harness_now_ms() - start, battery->out, battery->err_len ? battery->err : "",
+		battery->ended_ms - start, battery->out, battery->err_len ? battery->err : "",
 		job_describe(peer), peer->out);
 
 	E2E_ASSERT(!battery->refused && battery->final.outcome == BRIG_OUTCOME_OK &&
@@ -660,7 +722,7 @@ END_TEST
 /* The same with a fixed uid: fresh namespaces per worker. */
 START_TEST(test_battery_fixed_uid)
 {
-	run_battery("nobody", empty_view);
+	run_battery("fixed", empty_view);
 }
 END_TEST
 
@@ -729,20 +791,53 @@ END_TEST
 
 START_TEST(test_kill_all_fixed_uid)
 {
-	run_kill_all("nobody");
+	run_kill_all("fixed");
 }
 END_TEST
 
-/* No process of a job outlives its FINAL (invariant 4). */
-static void expect_no_job_process(const char *what)
+/* Is pid daemon_pid or one of its descendants? */
+static bool descends_from(pid_t pid, pid_t daemon_pid)
+{
+	for (int depth = 0; pid > 1 && depth < 64; depth++) {
+		if (pid == daemon_pid)
+			return true;
+		pid = proc_ppid(pid);
+	}
+	return false;
+}
+
+/*
+ * No process of a job outlives its FINAL (invariant 4).  Only this test's
+ * brigd counts: other brigd instances (a concurrent make check) run the
+ * same program.  A job's processes cannot leave its pid namespace, whose
+ * processes all descend from the broker.
+ */
+static void expect_no_job_process(const struct targets *t, const char *what)
 {
 	int64_t deadline = harness_now_ms() + 1000;
-	size_t left;
+	char report[512] = "";
+	pid_t found[256], ours[8];
+	size_t left, len = 0;
 
 	/* The grace only absorbs /proc catching up with the reaping. */
-	while ((left = proc_find_comm("escape", NULL, 0)) > 0 && harness_now_ms() < deadline)
+	for (;;) {
+		size_t n = proc_find_comm("escape", found, 256);
+
+		left = 0;
+		for (size_t i = 0; i < n && i < 256; i++)
+			if (descends_from(found[i], t->d.pid) && left++ < 8)
+				ours[left - 1] = found[i];
+		if (left == 0 || harness_now_ms() > deadline)
+			break;
 		harness_sleep_ms(10);
-	E2E_ASSERT(left == 0, "%zu processes of the %s job outlived its FINAL", left, what);
+	}
+	for (size_t i = 0; i < left && i < 8 && len < sizeof(report) - 64; i++)
+		len += (size_t)snprintf(report + len, sizeof(report) - len,
+					" pid %d state %c ppid %d;", (int)ours[i],
+					proc_state(ours[i]) ? proc_state(ours[i]) : '?',
+					(int)proc_ppid(ours[i]));
+	E2E_ASSERT(left == 0, "%zu processes of the %s job outlived its FINAL:%s", left, what,
+		   report);
 }
 
 /*
@@ -776,7 +871,7 @@ static void run_bombs(const char *profile)
 		   "the orphan job: %s", job_describe(&j));
 	job_free(&j);
 	snprintf(what, sizeof(what), "%s orphan", profile);
-	expect_no_job_process(what);
+	expect_no_job_process(&t, what);
 
 	job_init(&j, 20);
 	send_exec(fd, 20, profile, fork_bomb, FORK_BOMB_TIMEOUT_MS);
@@ -789,7 +884,7 @@ static void run_bombs(const char *profile)
 		   FORK_BOMB_TIMEOUT_MS, job_describe(&j), j.out);
 	job_free(&j);
 	snprintf(what, sizeof(what), "%s fork bomb", profile);
-	expect_no_job_process(what);
+	expect_no_job_process(&t, what);
 	expect_echo(fd, 21);
 
 	/* The safety cap keeps an unbounded job from taking the machine down. */
@@ -822,7 +917,7 @@ static void run_bombs(const char *profile)
 	}
 	job_free(&j);
 	snprintf(what, sizeof(what), "%s memory bomb", profile);
-	expect_no_job_process(what);
+	expect_no_job_process(&t, what);
 
 	expect_echo(fd, 23);
 	targets_check_untouched(&t);
@@ -838,7 +933,7 @@ END_TEST
 
 START_TEST(test_bombs_fixed_uid)
 {
-	run_bombs("nobody");
+	run_bombs("fixed");
 }
 END_TEST
 

@@ -206,6 +206,8 @@ static int setup_v1(struct cgroup_setup *cg, const char *instance, char *err, si
 	return 0;
 }
 
+static void remove_stale(const char *base, int version);
+
 int cgroup_setup(struct cgroup_setup *cg, const char *instance, const pid_t *pids,
 		 size_t count, char *err, size_t err_size)
 {
@@ -215,12 +217,15 @@ int cgroup_setup(struct cgroup_setup *cg, const char *instance, const pid_t *pid
 	memset(cg, 0, sizeof(*cg));
 	/* A pure v2 host has cgroup.controllers at the root of the mount. */
 	snprintf(probe, sizeof(probe), CGROUP_ROOT);
-	if (has_controllers(probe, "cgroup.controllers")) {
+	if (has_controllers(probe, "cgroup.controllers"))
 		r = setup_v2(cg, instance, pids, count, err, err_size);
-		return r == -EOPNOTSUPP ? 0 : r;
-	}
-	r = setup_v1(cg, instance, err, err_size);
-	return r == -EOPNOTSUPP ? 0 : r;
+	else
+		r = setup_v1(cg, instance, err, err_size);
+	if (r == -EOPNOTSUPP)
+		return 0;
+	for (size_t i = 0; r == 0 && i < cg->base_count; i++)
+		remove_stale(cg->base[i], cg->version);
+	return r;
 }
 
 static void worker_dir(const struct cgroup_setup *cg, size_t i, uint32_t worker_id, char *out,
@@ -249,6 +254,52 @@ static void remove_cgroup(const char *dir, int version)
 				kill((pid_t)atoi(line), SIGKILL);
 		usleep(500);
 	}
+}
+
+/*
+ * Base cgroups of a brigd that died without tearing down (SIGKILL): their
+ * name ends in the broker's pid, which no longer exists.  Removed, with
+ * whatever worker cgroups they still hold (empty: their workers died).
+ */
+static void remove_stale(const char *base, int version)
+{
+	char parent[PATH_MAX], *slash;
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(parent, sizeof(parent), "%s", base);
+	slash = strrchr(parent, '/');
+	if (!slash)
+		return;
+	*slash = '\0';
+	d = opendir(parent);
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char path[PATH_MAX + 300], proc[64];
+		struct dirent *w;
+		DIR *wd;
+		int pid;
+
+		if (strncmp(e->d_name, "brig-jobs-", 10) != 0 || (pid = atoi(e->d_name + 10)) <= 0)
+			continue;
+		snprintf(proc, sizeof(proc), "/proc/%d", pid);
+		if (access(proc, F_OK) == 0)
+			continue;   /* a live brigd's (or a reused pid's: left alone) */
+		if (path_printf(path, sizeof(path), "%s/%s", parent, e->d_name) < 0)
+			continue;
+		wd = opendir(path);
+		while (wd && (w = readdir(wd))) {
+			char child[PATH_MAX + 600];
+			if (w->d_name[0] == 'w' &&
+			    path_printf(child, sizeof(child), "%s/%s", path, w->d_name) == 0)
+				remove_cgroup(child, version);
+		}
+		if (wd)
+			closedir(wd);
+		remove_cgroup(path, version);
+	}
+	closedir(d);
 }
 
 void cgroup_teardown(const struct cgroup_setup *cg)

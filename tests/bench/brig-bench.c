@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -25,6 +26,8 @@
 #include <unistd.h>
 
 #include "brig/brig.h"
+
+static pid_t brigd_pid;
 
 static uint64_t now_ns(void)
 {
@@ -131,6 +134,140 @@ static struct stats bench_brig_latency(const char *sock, const char *handler, co
 	s = summarize(samples, calls);
 	free(samples);
 	return s;
+}
+
+static void on_output(void *arg, uint32_t job, uint32_t seq, int stream, const void *data,
+		      size_t len)
+{
+	(void)job;
+	(void)seq;
+	(void)stream;
+	(void)data;
+	(void)len;
+	((struct call_result *)arg)->items++;
+}
+
+static void exec_one(struct brig_client *c, char *const *argv)
+{
+	struct brig_exec_job job = { .argv = (const char *const *)argv, .argc = 1 };
+	struct call_result res = { .outcome = -1 };
+	uint32_t id;
+	int r;
+
+	r = brig_submit_exec(c, &job, on_output, on_final, &res, &id);
+	if (r == 0)
+		r = brig_wait(c, id);
+	if (r < 0 || res.outcome != BRIG_OK) {
+		fprintf(stderr, "brig-bench: exec %s: %s\n", argv[0],
+			r < 0 ? brig_strerror(r) : brig_outcome_string(res.outcome));
+		exit(1);
+	}
+}
+
+static struct stats bench_brig_exec(const char *sock, char *const *argv, size_t calls)
+{
+	struct brig_client *c;
+	uint64_t *samples = calloc(calls, sizeof(uint64_t));
+	struct stats s;
+
+	if (brig_connect(sock, "brig-bench", &c) < 0)
+		exit(1);
+	for (size_t i = 0; i < calls / 10 + 1; i++)
+		exec_one(c, argv);
+	for (size_t i = 0; i < calls; i++) {
+		uint64_t t0 = now_ns();
+		exec_one(c, argv);
+		samples[i] = now_ns() - t0;
+	}
+	brig_close(c);
+	s = summarize(samples, calls);
+	free(samples);
+	return s;
+}
+
+/* kB from a /proc/PID file's "Key:   N kB" line. */
+static long proc_kb(pid_t pid, const char *file, const char *key)
+{
+	char path[64], line[256];
+	size_t n = strlen(key);
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, key, n) == 0 && line[n] == ':') {
+			v = atol(line + n + 1);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/* Broker RSS idle and with many connected clients; a warm worker's private memory. */
+static void bench_memory(const char *sock)
+{
+	enum { CLIENTS = 1000 };
+	struct brig_client **cs = calloc(CLIENTS, sizeof(*cs));
+	char path[64], line[256];
+	long idle, loaded, worker_private = -1;
+	size_t connected = 0;
+	pid_t worker = 0;
+	FILE *f;
+
+	if (brigd_pid <= 0) {
+		printf("memory: skipped (--socket given, brigd's pid unknown)\n");
+		return;
+	}
+	idle = proc_kb(brigd_pid, "status", "VmRSS");
+	for (size_t i = 0; i < CLIENTS; i++)
+		if (brig_connect(sock, "brig-bench", &cs[i]) == 0)
+			connected++;
+	loaded = proc_kb(brigd_pid, "status", "VmRSS");
+	for (size_t i = 0; i < CLIENTS; i++)
+		if (cs[i])
+			brig_close(cs[i]);
+	free(cs);
+	/* A warm worker: a grandchild of the zygote running as a job uid. */
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)brigd_pid, (int)brigd_pid);
+	f = fopen(path, "re");
+	if (f) {
+		int zygote = 0;
+		if (fscanf(f, "%d", &zygote) == 1) {
+			FILE *g;
+			snprintf(path, sizeof(path), "/proc/%d/task/%d/children", zygote, zygote);
+			g = fopen(path, "re");
+			if (g) {
+				int child;
+				while (!worker && fscanf(g, "%d", &child) == 1) {
+					FILE *h;
+					snprintf(path, sizeof(path), "/proc/%d/task/%d/children", child, child);
+					h = fopen(path, "re");
+					if (h) {
+						int grand;
+						if (fscanf(h, "%d", &grand) == 1)
+							worker = grand;
+						fclose(h);
+					}
+				}
+				fclose(g);
+			}
+		}
+		fclose(f);
+	}
+	if (worker) {
+		long clean = proc_kb(worker, "smaps_rollup", "Private_Clean");
+		long dirty = proc_kb(worker, "smaps_rollup", "Private_Dirty");
+		if (clean >= 0 && dirty >= 0)
+			worker_private = clean + dirty;
+	}
+	(void)line;
+	printf("memory:\n  broker RSS idle %ld KiB, with %zu clients connected %ld KiB\n", idle,
+	       connected, loaded);
+	printf("  private memory of one warm worker (smaps_rollup Private_*): %ld KiB\n",
+	       worker_private);
 }
 
 /* clients processes, each with its own connection, for `seconds`. */
@@ -284,7 +421,6 @@ static struct stats bench_spawn(char *const argv[], const void *in, size_t len, 
 
 /* ---- a private brigd ---- */
 
-static pid_t brigd_pid;
 static char workdir[] = "/tmp/brig-bench.XXXXXX";
 
 static void brigd_stop(void)
@@ -367,7 +503,15 @@ int main(int argc, char **argv)
 	size_t calls = 1000;
 	double seconds = 3;
 	char input[64];
-	struct stats floor_s, echo_s, bwrap_s, fork_s;
+	struct stats floor_s, echo_s, bwrap_s, fork_s, magic_s, true_s, bwrap_true_s, fork_true_s;
+	static char *brig_true[] = { "/bin/true", NULL };
+	static char *bwrap_true[] = {
+		"/usr/bin/bwrap", "--unshare-all", "--die-with-parent", "--new-session",
+		"--cap-drop", "ALL", "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib64", "/lib64",
+		"--symlink", "usr/lib", "/lib", "--symlink", "usr/bin", "/bin", "/bin/true", NULL,
+	};
+	static char *plain_true[] = { "/bin/true", NULL };
+	uint8_t *megabyte;
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "s:n:d:", options, NULL)) != -1) {
@@ -388,6 +532,13 @@ int main(int argc, char **argv)
 	}
 	if (calls < 10)
 		calls = 10;
+	{
+		struct rlimit nofile;
+		if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+			nofile.rlim_cur = nofile.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &nofile);
+		}
+	}
 	memset(input, 'x', sizeof(input));
 	if (!sock)
 		sock = brigd_start();
@@ -413,12 +564,32 @@ int main(int argc, char **argv)
 		printf(", bubblewrap/brig %.1fx", bwrap_s.median_us / echo_s.median_us);
 	printf(", fork+exec/brig %.2fx\n", fork_s.median_us / echo_s.median_us);
 
+	/* magic on 1 MB: an ELF header, then bytes libmagic must look through. */
+	megabyte = calloc(1, 1 << 20);
+	memcpy(megabyte, "\x7f" "ELF\x02\x01\x01", 7);
+	for (size_t i = 64; i < (1u << 20); i++)
+		megabyte[i] = (uint8_t)(i * 2654435761u >> 24);
+	magic_s = bench_brig_latency(sock, "magic", megabyte, 1u << 20, calls / 5 ? calls / 5 : 1);
+	print_row("brig magic 1 MB", magic_s);
+	free(megabyte);
+	true_s = bench_brig_exec(sock, brig_true, calls / 5 ? calls / 5 : 1);
+	print_row("brig exec /bin/true", true_s);
+	if (access(bwrap_true[0], X_OK) == 0) {
+		bwrap_true_s = bench_spawn(bwrap_true, NULL, 0, calls / 5 ? calls / 5 : 1);
+		print_row("bubblewrap --unshare-all /bin/true", bwrap_true_s);
+		printf("  ratio bubblewrap/brig for /bin/true: %.1fx\n",
+		       bwrap_true_s.median_us / true_s.median_us);
+	}
+	fork_true_s = bench_spawn(plain_true, NULL, 0, calls);
+	print_row("fork+exec /bin/true (no sandbox)", fork_true_s);
+
 	printf("throughput (echo 64 B, single-use workers, one connection per client):\n");
-	for (int clients = 1; clients <= 8; clients *= 2) {
-		if (clients == 4)
+	for (int clients = 1; clients <= 64; clients *= 2) {
+		if (clients == 4 || clients == 16 || clients == 32)
 			continue;
 		printf("  %2d clients: %8.0f jobs/s\n", clients,
 		       bench_brig_throughput(sock, clients, seconds));
 	}
+	bench_memory(sock);
 	return 0;
 }

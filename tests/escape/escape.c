@@ -42,7 +42,8 @@
  *
  * Nothing here may hurt the machine if the program is run outside brig by
  * mistake: as root (or through the setuid copy) it does nothing but "euid",
- * and kill-all refuses to run unless / is a tmpfs, as in a brig view.  What
+ * and kill-all, the fork bomb and the signal sweep refuse to run unless /
+ * is a tmpfs, as in a brig view (in_brig_view()).  What
  * a check does when it succeeds is undone where that is possible, and the
  * write-like checks never write a byte.
  */
@@ -326,6 +327,18 @@ static bool granted_rw(const struct battery *b, const char *path)
 		if (path_within(path, b->rw[i]))
 			return true;
 	return false;
+}
+
+/*
+ * Is / a tmpfs, as in a brig view?  The checks and modes that would hurt a
+ * machine they were run on by mistake (kill(-1), a fork bomb, a signal to
+ * every pid) refuse to run elsewhere.
+ */
+static bool in_brig_view(void)
+{
+	struct statfs sf;
+
+	return statfs("/", &sf) == 0 && sf.f_type == TMPFS_MAGIC;
 }
 
 static bool is_pid_name(const char *s)
@@ -1089,14 +1102,12 @@ static void check_ptrace_seize_host(const struct battery *b)
  */
 static void check_signal_sweep(const struct battery *b)
 {
-	struct statfs sf;
 	struct note n = { .len = 0 };
 	pid_t self = getpid(), parent = getppid();
 	int last = 4096, refused = 0;
 
-	/* Outside a brig view this would hit every process of our uid. */
-	if (statfs("/", &sf) < 0 || sf.f_type != TMPFS_MAGIC)
-		contained("not attempted: / is not a tmpfs, so this may not be a brig view");
+	if (!in_brig_view())
+		inconclusive("not attempted: / is not a tmpfs, so this may not be a brig view");
 	if (b->peer_pid > 0 && b->peer_pid + 64 > last)
 		last = b->peer_pid + 64;
 	for (pid_t pid = 1; pid <= last; pid++) {
@@ -2238,10 +2249,7 @@ static int run_memory_bomb(int argc, char **argv)
 
 static int run_kill_all(void)
 {
-	struct statfs sf;
-
-	/* Outside a brig view, kill(-1) would hit every process of this uid. */
-	if (statfs("/", &sf) < 0 || sf.f_type != TMPFS_MAGIC) {
+	if (!in_brig_view()) {
 		out("KILL-ALL refused: / is not a tmpfs, so this is not a brig job's view");
 		return 2;
 	}
@@ -2397,8 +2405,13 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(mode, "battery") == 0)
 		return run_battery(argc, argv);
-	if (strcmp(mode, "fork-bomb") == 0)
+	if (strcmp(mode, "fork-bomb") == 0) {
+		if (!in_brig_view()) {
+			out("FORK-BOMB refused: / is not a tmpfs, so this is not a brig job's view");
+			return 2;
+		}
 		run_fork_bomb();
+	}
 	if (strcmp(mode, "memory-bomb") == 0)
 		return run_memory_bomb(argc, argv);
 	if (strcmp(mode, "kill-all") == 0)
