@@ -486,6 +486,31 @@ int config_load(const char *path, struct config **out, char *err, size_t err_siz
 			goto fail;
 		}
 	}
+	/* Fresh uids are what keeps concurrent jobs apart: no two profiles may
+	 * hand out the same uid, nor one that another profile uses as fixed. */
+	for (size_t i = 0; i < cfg->profile_count; i++) {
+		const struct spec *a = &cfg->profiles[i].spec;
+
+		for (size_t k = 0; k < cfg->profile_count; k++) {
+			const struct spec *b = &cfg->profiles[k].spec;
+			bool clash;
+
+			if (i == k || !a->fresh_uid)
+				continue;
+			if (b->fresh_uid)
+				clash = k > i && a->uid_first < b->uid_first + b->uid_count &&
+					b->uid_first < a->uid_first + a->uid_count;
+			else
+				clash = b->uid >= a->uid_first && b->uid - a->uid_first < a->uid_count;
+			if (clash) {
+				snprintf(err, err_size, "%s: [profile %s] and [profile %s]: their uids "
+					 "overlap (fresh_uid_range / user); each profile needs its own",
+					 path, cfg->profiles[i].name, cfg->profiles[k].name);
+				r = -EINVAL;
+				goto fail;
+			}
+		}
+	}
 	if (st.default_profile_named) {
 		int idx = config_find_profile(cfg, st.default_profile);
 		if (idx < 0) {
