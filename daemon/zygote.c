@@ -289,6 +289,7 @@ static void zygote_spawn(struct zygote *z, const struct msg_zygote_spawn *m, int
 	struct zygote_worker *w;
 	int cgroup_fds[CGROUP_MAX_FDS];
 	int cgroup_count = 0;
+	char cgroup_err[512] = "";
 	pid_t pid;
 
 	if (m->profile >= z->cfg->profile_count)
@@ -300,13 +301,11 @@ static void zygote_spawn(struct zygote *z, const struct msg_zygote_spawn *m, int
 	w->profile = m->profile;
 	w->worker_id = m->worker_id;
 	w->uid = zygote_take_uid(z, m->profile);
-	if (z->cgroups.version) {
-		char err[512];
-
+	if (z->cgroups.version && w->uid != (uid_t)-1) {
 		cgroup_count = cgroup_worker_create(&z->cgroups, m->worker_id, &profile->spec,
-						    cgroup_fds, err, sizeof(err));
+						    cgroup_fds, cgroup_err, sizeof(cgroup_err));
 		if (cgroup_count < 0) {
-			log_error("worker %u: %s", m->worker_id, err);
+			log_error("worker %u: %s", m->worker_id, cgroup_err);
 			cgroup_count = 0;
 			if (w->uid != (uid_t)-1)
 				zygote_release_uid(z, m->profile, w->uid);
@@ -340,9 +339,12 @@ static void zygote_spawn(struct zygote *z, const struct msg_zygote_spawn *m, int
 		close(channel_fd);
 	if (pid < 0) {
 		struct msg_zygote_spawn_failed failed = { .worker_id = m->worker_id, .error = errno };
-		snprintf(failed.message, sizeof(failed.message), "%s: %s",
-			 w->uid == (uid_t)-1 ? "no free uid in fresh_uid_range" : "clone",
-			 strerror(errno));
+		if (cgroup_err[0])
+			snprintf(failed.message, sizeof(failed.message), "%s", cgroup_err);
+		else
+			snprintf(failed.message, sizeof(failed.message), "%s: %s",
+				 w->uid == (uid_t)-1 ? "no free uid in fresh_uid_range" : "clone",
+				 strerror(errno));
 		if (w->uid != (uid_t)-1)
 			zygote_release_uid(z, m->profile, w->uid);
 		cgroup_worker_finish(&z->cgroups, m->worker_id);
@@ -511,7 +513,9 @@ void zygote_main(const struct config *cfg, int channel_fd)
 		char instance[32], err[512] = "";
 		pid_t daemon_pids[2] = { getppid(), getpid() };
 
-		snprintf(instance, sizeof(instance), "%d", (int)getppid());
+		/* One per zygote: a reload's new zygote and the retired one each
+		 * own theirs (the leading broker pid is what stale clean-up reads). */
+		snprintf(instance, sizeof(instance), "%d-%d", (int)getppid(), (int)getpid());
 		r = cgroup_setup(&z.cgroups, instance, daemon_pids, 2, err, sizeof(err));
 		if (r < 0 || z.cgroups.version == 0)
 			log_warn("cgroups unavailable (%s): memory_max and pids_max are not "

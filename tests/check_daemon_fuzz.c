@@ -9,7 +9,7 @@
  * Afterwards brigd must still be up, answer a well-behaved client's echo,
  * and be back to its baseline: as many descriptors in the broker and as
  * many warm workers under the zygote as before the storm (invariants 3, 4
- * and 6).  Bounded: at most FUZZ_BUDGET_MS of traffic.
+ * and 6).  Bounded: ROUNDS x ROUND_BUDGET_MS of traffic at most.
  *
  * The PRNG seed is printed first and in every failure; rerun one with
  * BRIG_FUZZ_SEED=<seed>.  Needs root (brigd builds sandboxes).
@@ -36,8 +36,8 @@
 
 #define ROUNDS 5
 #define CONNECTIONS_PER_ROUND 10
-#define STEPS_PER_ROUND 300
-#define FUZZ_BUDGET_MS 15000
+#define STEPS_PER_ROUND 2000
+#define ROUND_BUDGET_MS 3000             /* each round stops after this much traffic */
 #define JOB_IDS 8                       /* ids 1..8: plenty of collisions */
 #define SETTLE_TIMEOUT_MS 20000
 
@@ -338,7 +338,7 @@ static void well_behaved_echo(const struct brigd *d)
 {
 	static const char input[] = "still here";
 	bool item_ok = false, final_ok = false;
-	int64_t deadline = harness_now_ms() + 10000;
+	int64_t deadline = harness_now_ms() + 10000 * (int64_t)harness_slowdown();
 	int fd = raw_connect(d), r;
 
 	raw_handshake(fd, NULL);
@@ -391,23 +391,25 @@ START_TEST(test_daemon_fuzz)
 	struct brigd d;
 	msgpack_sbuffer sb;
 	const char *env = getenv("BRIG_FUZZ_SEED");
-	int64_t start;
+	int64_t start, round_start;
 	size_t children, children_after;
 	int fds, fds_after, status;
 	unsigned rounds_done = 0;
+	int settle_ms = SETTLE_TIMEOUT_MS * (int)harness_slowdown();
 
 	seed = env && *env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
 	rng_state = seed ? seed : 1;
 	fprintf(stderr, "check_daemon_fuzz: BRIG_FUZZ_SEED=%" PRIu64 "\n", seed);
 
 	brigd_start(&d, NULL);
-	children = settled_children(&d, (size_t)-1, SETTLE_TIMEOUT_MS);
+	children = settled_children(&d, (size_t)-1, settle_ms);
 	FUZZ_ASSERT(children > 0, "no warm workers after start-up");
 	fds = proc_fd_count(d.pid);
 	msgpack_sbuffer_init(&sb);
 
 	start = harness_now_ms();
-	for (unsigned round = 0; round < ROUNDS && harness_now_ms() - start < FUZZ_BUDGET_MS; round++) {
+	for (unsigned round = 0; round < ROUNDS; round++) {
+		round_start = harness_now_ms();
 		for (size_t i = 0; i < CONNECTIONS_PER_ROUND; i++) {
 			conns[i].fd = raw_connect(&d);
 			conns[i].greeted = false;
@@ -416,7 +418,7 @@ START_TEST(test_daemon_fuzz)
 		for (unsigned step = 0; step < STEPS_PER_ROUND; step++) {
 			struct connection *c = &conns[rng_below(CONNECTIONS_PER_ROUND)];
 
-			if (harness_now_ms() - start >= FUZZ_BUDGET_MS)
+			if (harness_now_ms() - round_start >= ROUND_BUDGET_MS)
 				break;
 			if (c->fd < 0) {
 				/* gone (ours or brigd's doing): a new connection takes its place */
@@ -445,10 +447,10 @@ START_TEST(test_daemon_fuzz)
 
 	FUZZ_ASSERT(waitpid(d.pid, &status, WNOHANG) == 0, "brigd exited");
 	well_behaved_echo(&d);
-	children_after = settled_children(&d, children, SETTLE_TIMEOUT_MS);
+	children_after = settled_children(&d, children, settle_ms);
 	FUZZ_ASSERT(children_after == children, "the zygote has %zu children after the fuzz, %zu "
 		    "before (leaked or missing workers)", children_after, children);
-	fds_after = settled_fd_count(d.pid, fds, SETTLE_TIMEOUT_MS);
+	fds_after = settled_fd_count(d.pid, fds, settle_ms);
 	FUZZ_ASSERT(fds_after == fds, "brigd holds %d descriptors after the fuzz, %d before",
 		    fds_after, fds);
 	brigd_stop(&d);

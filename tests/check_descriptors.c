@@ -190,8 +190,13 @@ static void on_final(void *arg, uint32_t job_id, const struct brig_status *st)
 	j->status.message = j->message;
 }
 
+static const char *describe(const struct job *j);
+
 static void job_free(struct job *j)
 {
+	/* BRIG_DESC_VERBOSE=1: what every job said, to see what the checks saw. */
+	if (j->label && getenv("BRIG_DESC_VERBOSE"))
+		fprintf(stderr, "job %s\n", describe(j));
 	free(j->out);
 	free(j->err);
 	if (j->has_item) {
@@ -449,6 +454,27 @@ static const char *item_text(const struct job *j)
 
 /* ---- host side ---- */
 
+/*
+ * A fresh_uid_range of this test process's own: other brigd instances on
+ * the machine (other test programs) use the built-in ranges, and a check
+ * that no process of a job's uid is left must not see theirs.
+ */
+#define PRIVATE_UIDS 64u
+
+static uid_t private_uid_first(void)
+{
+	return 3500000000u + (uid_t)(getpid() % 100000) * PRIVATE_UIDS;
+}
+
+static const char *private_exec_range(void)
+{
+	static char buf[128];
+
+	snprintf(buf, sizeof(buf), "[profile exec]\nfresh_uid_range = %u-%u\n",
+		 (unsigned)private_uid_first(), (unsigned)(private_uid_first() + PRIVATE_UIDS - 1));
+	return buf;
+}
+
 /* "/NAME" for every entry of the host directory dir, NULL-terminated;
  * free with free_list(). */
 static char **host_entries(const char *dir)
@@ -689,6 +715,7 @@ START_TEST(test_exec_jobs)
 	struct job io = { 0 }, segv = { 0 }, missing = { 0 }, missing_path = { 0 }, args = { 0 };
 	struct job env = { 0 }, env_path = { 0 }, env_none = { 0 }, cwd = { 0 }, cwd_bad = { 0 };
 	struct job refused = { 0 }, no_stdin = { 0 }, big_in = { 0 }, big_out = { 0 };
+	struct job fds = { 0 }, background = { 0 }, timeout = { 0 };
 	const size_t big_len = MIB;
 	char *big = malloc(big_len);
 	char expected[64];
@@ -722,6 +749,12 @@ START_TEST(test_exec_jobs)
 	exec_async(c, &no_stdin, "no-stdin", "", L("cat"), NULL, NULL, NULL, 0, NULL);
 	exec_async(c, &big_in, "big-stdin", "", L("wc", "-c"), NULL, NULL, big, big_len, NULL);
 	sh_async(c, &big_out, "big-stdout", "", "head -c 1000000 /dev/zero | tr '\\0' x", NULL);
+	/* Exactly stdin, stdout and stderr (3 is ls's own directory). */
+	exec_async(c, &fds, "open-fds", "", L("ls", "/proc/self/fd"), NULL, NULL, NULL, 0, NULL);
+	/* A child holding the pipes open does not hold the job. */
+	sh_async(c, &background, "background-child", "", "(sleep 5; echo late) & echo early", NULL);
+	timeout.timeout_ms = 500;
+	exec_async(c, &timeout, "timeout", "", L("sleep", "10"), NULL, NULL, NULL, 0, NULL);
 	wait_jobs(c);
 
 	expect_exit(&io, 7);
@@ -770,6 +803,17 @@ START_TEST(test_exec_jobs)
 	      "expected 1000000 x on stdout, got %zu bytes in %u chunks", big_out.out_len,
 	      big_out.chunks);
 
+	expect_exit(&fds, 0);
+	expect_stdout(&fds, "0\n1\n2\n3\n");
+	expect_exit(&background, 0);
+	expect_stdout(&background, "early\n");
+	CHECK(background.status.wall_us < 3000000, "a background child held the job: %s",
+	      describe(&background));
+	expect_outcome(&timeout, BRIG_TIMEOUT);
+
+	job_free(&fds);
+	job_free(&background);
+	job_free(&timeout);
 	job_free(&io);
 	job_free(&segv);
 	job_free(&missing);
@@ -932,6 +976,7 @@ START_TEST(test_filesystem_view)
 	struct brig_client *c;
 	struct job sensitive = { 0 }, top = { 0 }, etc = { 0 }, mounts = { 0 }, readonly = { 0 };
 	struct job tmp = { 0 }, grants = { 0 }, noexec = { 0 }, proc = { 0 }, dev = { 0 };
+	struct job tmp_noexec = { 0 };
 	char scratch[64], rw[128], ro[128], path[256], tag[64];
 	char broker_pid[16], zygote_pid[16], test_pid[16], value[256];
 	char **root_entries = host_entries("/"), **etc_entries = host_entries("/etc");
@@ -967,6 +1012,7 @@ START_TEST(test_filesystem_view)
 	py_async(c, &tmp, "tmp", "", tmp_code, L(tag), NULL);
 	py_async(c, &grants, "rw-ro", "files", grants_code, L(rw, ro), NULL);
 	py_async(c, &noexec, "noexec", "files", noexec_code, L(rw), NULL);
+	py_async(c, &tmp_noexec, "noexec-tmp", "", noexec_code, L("/tmp"), NULL);
 	py_async(c, &proc, "proc", "", proc_code, L(broker_pid, zygote_pid, test_pid), NULL);
 	sh_args_async(c, &dev, "dev-entries", "", visible_script, (const char *const *)dev_entries,
 		      NULL);
@@ -1044,6 +1090,9 @@ START_TEST(test_filesystem_view)
 	      describe(&noexec));
 	CHECK(has_line(out_of(&noexec), "exec /usr/bin/true ok"),
 	      "exec of /usr/bin/true must work under the exec grant: %s", describe(&noexec));
+	expect_exit(&tmp_noexec, 0);
+	CHECK(has_line(out_of(&tmp_noexec), "exec /tmp EACCES"), "a binary in /tmp must not run: "
+	      "%s", describe(&tmp_noexec));
 	snprintf(path, sizeof(path), "%s/true-copy", rw);
 	CHECK(stat(path, &st) == 0 && (st.st_mode & 0111) && st.st_size > 0,
 	      "the job's copy %s must exist and be executable on the host", path);
@@ -1086,6 +1135,7 @@ START_TEST(test_filesystem_view)
 	job_free(&tmp);
 	job_free(&grants);
 	job_free(&noexec);
+	job_free(&tmp_noexec);
 	job_free(&proc);
 	job_free(&dev);
 	free_list(root_entries);
@@ -1161,6 +1211,14 @@ START_TEST(test_identity)
 	check_config(scratch, "user = root", "[profile bad]\nuser = root\n", true, L("user"));
 	check_config(scratch, "group = 0", "[profile bad]\ngroup = 0\n", true, L("group"));
 	check_config(scratch, "user = 65534", "[profile good]\nuser = 65534\n", false, NULL);
+	/* Fresh uids keep jobs apart only if no two profiles share one. */
+	check_config(scratch, "overlapping ranges",
+		     "[profile one]\nfresh_uid_range = 3600000000-3600000010\n"
+		     "[profile two]\nfresh_uid_range = 3600000005-3600000020\n", true,
+		     L("profile one", "profile two"));
+	check_config(scratch, "user in a range",
+		     "[profile one]\nfresh_uid_range = 3600000000-3600000010\n"
+		     "[profile two]\nuser = 3600000003\n", true, L("profile one", "profile two"));
 
 	for (size_t i = 0; i < 2; i++) {
 		job_free(&sc[i]);
@@ -1341,7 +1399,7 @@ END_TEST
 START_TEST(test_seccomp)
 {
 	static const char mkdir_script[] =
-		"mkdir /tmp/brig-d 2>&1; echo \"status=$?\"; test -d /tmp/brig-d && echo made";
+		"mkdir /tmp/brig-d 2>&1; echo \"status=$?\"; if test -d /tmp/brig-d; then echo made; fi";
 	struct brigd d;
 	struct brig_client *c;
 	struct job kill_exec = { 0 }, errno_exec = { 0 }, parser = { 0 }, deny_handler = { 0 };
@@ -1400,7 +1458,8 @@ START_TEST(test_seccomp)
 	/* sh reports the mkdir child's SIGSYS as 128 + 31. */
 	expect_exit(&deny_exec, 0);
 	snprintf(expected, sizeof(expected), "status=%d\n", 128 + SIGSYS);
-	expect_stdout(&deny_exec, expected);
+	CHECK(strstr(out_of(&deny_exec), expected) && !strstr(out_of(&deny_exec), "made"),
+	      "seccomp_deny=mkdir must kill mkdir: %s", describe(&deny_exec));
 	expect_exit(&after_exec, 0);
 	expect_stdout(&after_exec, "status=0\nmade\n");
 	expect_exit(&deny_errno, 0);
@@ -1532,7 +1591,7 @@ START_TEST(test_cgroup_limits)
 	pid_t left = 0;
 	size_t n;
 
-	brigd_start(&d, QUIET_POOLS);
+	brigd_start(&d, config_text(QUIET_POOLS "%s", private_exec_range()));
 	if (log_contains(&d, "cgroups unavailable")) {
 		fprintf(stderr, "check_descriptors: cgroups unavailable on this host (see brigd's "
 			"log); memory_limit and pids_limit are not checked\n");
@@ -1548,12 +1607,14 @@ START_TEST(test_cgroup_limits)
 	expect_outcome(&pids, BRIG_PIDS_LIMIT);
 	/* Nothing of either job is left (FINAL comes after the last reap). */
 	uid = (uid_t)strtoul(out_of(&memory), NULL, 10);
-	CHECK(uid >= EXEC_UID_FIRST, "memory bomb did not report its uid: %s", describe(&memory));
+	CHECK(uid >= private_uid_first() && uid < private_uid_first() + PRIVATE_UIDS,
+	      "memory bomb: uid not from the profile's range: %s", describe(&memory));
 	n = wait_uid_gone(uid, 2000, &left);
 	CHECK(n == 0, "%zu process(es) of the memory bomb's uid %u remain (pid %d)", n,
 	      (unsigned)uid, (int)left);
 	uid = (uid_t)strtoul(out_of(&pids), NULL, 10);
-	CHECK(uid >= EXEC_UID_FIRST, "fork bomb did not report its uid: %s", describe(&pids));
+	CHECK(uid >= private_uid_first() && uid < private_uid_first() + PRIVATE_UIDS,
+	      "fork bomb: uid not from the profile's range: %s", describe(&pids));
 	n = wait_uid_gone(uid, 2000, &left);
 	CHECK(n == 0, "%zu process(es) of the fork bomb's uid %u remain (pid %d)", n,
 	      (unsigned)uid, (int)left);
@@ -1757,10 +1818,15 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* 9. reload                                                            */
 
+#define TREE_MAX 256
+
 struct reload_state {
 	struct brigd *d;
 	const char *new_config;
 	int64_t reload_ms;
+	pid_t old_zygote;
+	struct proc_id old_tree[TREE_MAX];   /* the old zygote's descendants */
+	size_t old_count;
 };
 
 /* At the sleep job's first item: rewrite the config and SIGHUP. */
@@ -1770,6 +1836,8 @@ static void reload_at_first_item(struct job *j)
 
 	if (j->items != 1)
 		return;
+	rs->old_zygote = brigd_zygote_pid(rs->d);
+	rs->old_count = collect_tree(rs->old_zygote, rs->old_tree, 0, TREE_MAX);
 	harness_write_file(rs->d->config_path, rs->new_config, strlen(rs->new_config));
 	CHECK(kill(rs->d->pid, SIGHUP) == 0, "kill(SIGHUP): %s", strerror(errno));
 	rs->reload_ms = harness_now_ms();
@@ -1801,6 +1869,7 @@ START_TEST(test_reload)
 	struct reload_state rs = { .d = &d, .new_config = second };
 	int64_t deadline;
 	bool listed = false;
+	size_t alive = 0;
 
 	brigd_start(&d, first);
 	CHECK(!welcome_lists(&d, "added"), "profile 'added' is there before the reload");
@@ -1819,6 +1888,21 @@ START_TEST(test_reload)
 	while (!(listed = welcome_lists(&d, "added")) && harness_now_ms() < deadline)
 		harness_sleep_ms(50);
 	CHECK(listed, "WELCOME does not list the profile added by the reload");
+
+	/* The retired zygote, its templates and workers go once its last job is done. */
+	deadline = harness_now_ms() + 3000;
+	do {
+		alive = proc_start_time(rs.old_zygote) != 0;
+		for (size_t i = 0; i < rs.old_count && i < TREE_MAX; i++)
+			alive += proc_start_time(rs.old_tree[i].pid) == rs.old_tree[i].start;
+		if (alive == 0)
+			break;
+		harness_sleep_ms(20);
+	} while (harness_now_ms() < deadline);
+	CHECK(alive == 0 && rs.old_zygote > 0, "%zu process(es) of the retired zygote %d (of %zu) "
+	      "remain 3 s after its last job ended", alive, (int)rs.old_zygote, rs.old_count + 1);
+	CHECK(brigd_zygote_pid(&d) > 0 && brigd_zygote_pid(&d) != rs.old_zygote,
+	      "brigd must have exactly one child, a new zygote (old %d)", (int)rs.old_zygote);
 	/* The connection from before the reload serves the new profile. */
 	call_async(c, &added, "new profile", "echo", "added", "hello", NULL);
 	wait_jobs(c);
@@ -1849,8 +1933,6 @@ END_TEST
 
 /* ------------------------------------------------------------------ */
 /* 10. zygote death                                                     */
-
-#define TREE_MAX 256
 
 struct zygote_kill {
 	struct brigd *d;
@@ -1891,7 +1973,7 @@ START_TEST(test_zygote_death)
 	size_t new_count, strays;
 	uid_t job_uid;
 
-	brigd_start(&d, QUIET_POOLS);
+	brigd_start(&d, config_text(QUIET_POOLS "%s", private_exec_range()));
 	c = connect_client(&d, "desc-zygote");
 	handler_job.on_event = exec_job.on_event = kill_zygote_when_running;
 	handler_job.user = exec_job.user = &zk;
@@ -1923,6 +2005,8 @@ START_TEST(test_zygote_death)
 	}
 	CHECK(served_ms > 0, "no echo job succeeded within 5 s of the zygote's death (%zu tries)",
 	      attempts);
+	fprintf(stderr, "check_descriptors: zygote killed; first job served after %" PRId64
+		" ms (%zu tries)\n", served_ms - zk.kill_ms, attempts);
 	CHECK(served_ms - zk.kill_ms <= 1000 * (int64_t)harness_slowdown(),
 	      "the first job after the zygote's death was served after %" PRId64 " ms (%zu tries); "
 	      "at most 1000 ms expected", served_ms - zk.kill_ms, attempts);
@@ -1943,8 +2027,8 @@ START_TEST(test_zygote_death)
 	      zk.tree_count);
 	/* No process with the exec job's uid, but the new zygote's workers. */
 	job_uid = (uid_t)strtoul(out_of(&exec_job), NULL, 10);
-	CHECK(job_uid >= EXEC_UID_FIRST, "the exec job did not report its uid: %s",
-	      describe(&exec_job));
+	CHECK(job_uid >= private_uid_first() && job_uid < private_uid_first() + PRIVATE_UIDS,
+	      "the exec job's uid is not from the profile's range: %s", describe(&exec_job));
 	new_zygote = brigd_zygote_pid(&d);
 	new_count = new_zygote > 0 ? collect_tree(new_zygote, new_tree, 0, TREE_MAX) : 0;
 	strays = uid_processes(job_uid, new_tree, new_count < TREE_MAX ? new_count : TREE_MAX,

@@ -138,14 +138,14 @@ static void read_one(int fd, struct tracked_job *jobs, size_t n)
 
 static void wait_for_jobs(int *fds, size_t nfds, struct tracked_job *jobs, size_t n)
 {
-	int64_t deadline = harness_now_ms() + JOB_TIMEOUT_MS;
+	int64_t deadline = harness_now_ms() + (int64_t)JOB_TIMEOUT_MS * harness_slowdown();
 
 	while (!all_done(jobs, n)) {
 		struct pollfd pfds[8];
 		int r;
 
-		E2E_ASSERT(harness_now_ms() < deadline, "jobs still running after %d ms",
-			   JOB_TIMEOUT_MS);
+		E2E_ASSERT(harness_now_ms() < deadline, "jobs still running after %u ms",
+			   JOB_TIMEOUT_MS * harness_slowdown());
 		for (size_t i = 0; i < nfds; i++)
 			pfds[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
 		r = poll(pfds, (nfds_t)nfds, 200);
@@ -207,9 +207,10 @@ static void run_malicious(const char *handler, const char *input, uint32_t outco
 	struct tracked_job jobs[12];
 	size_t n = 0, children;
 	int fds[2], fd_baseline, status;
+	int settle_ms = SETTLE_TIMEOUT_MS * (int)harness_slowdown();
 
 	brigd_start(&d, config_text);
-	children = settled_children(&d, (size_t)-1, SETTLE_TIMEOUT_MS);
+	children = settled_children(&d, (size_t)-1, settle_ms);
 	E2E_ASSERT(children > 0, "no warm workers after start-up");
 	fd_baseline = proc_fd_count(d.pid);
 
@@ -286,10 +287,10 @@ static void run_malicious(const char *handler, const char *input, uint32_t outco
 			   brig_outcome_name((int)after.final.outcome), after.final.message);
 		close(after.fd);
 	}
-	E2E_ASSERT(settled_children(&d, children, SETTLE_TIMEOUT_MS) == children,
+	E2E_ASSERT(settled_children(&d, children, settle_ms) == children,
 		   "the zygote has %zu children after %s, %zu before", settled_children(&d, children, 0),
 		   handler, children);
-	E2E_ASSERT(settled_fd_count(d.pid, fd_baseline, SETTLE_TIMEOUT_MS) == fd_baseline,
+	E2E_ASSERT(settled_fd_count(d.pid, fd_baseline, settle_ms) == fd_baseline,
 		   "brigd holds %d fds after %s, %d before", proc_fd_count(d.pid), handler,
 		   fd_baseline);
 	brigd_stop(&d);

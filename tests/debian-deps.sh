@@ -10,4 +10,5 @@ apt-get install -y -qq --no-install-recommends \
 	libevent-dev libmsgpack-dev libsystemd-dev check libseccomp-dev libinih-dev \
 	libmagic-dev libmagic-mgc libarchive-dev \
 	systemd tar gzip file valgrind bubblewrap python3 \
-	systemd-container debootstrap util-linux man-db >/dev/null
+	systemd-container debootstrap util-linux man-db \
+	clang-tools cppcheck >/dev/null

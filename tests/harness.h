@@ -49,9 +49,9 @@ struct brigd {
 };
 
 /*
- * BRIG_VALGRIND=1 (and not "0"): brigd_start() runs brigd under valgrind
- * memcheck (tests/valgrind.supp), following the zygote's re-exec; an error
- * or a definite leak makes brigd exit 99.  harness_slowdown() is then the
+ * BRIG_VALGRIND=1 (and not "0"): brigd_start() runs the broker under
+ * valgrind memcheck (tests/valgrind.supp; the zygote and workers run
+ * natively, see harness.c); an error or a definite leak makes brigd exit 99.  harness_slowdown() is then the
  * factor by which the harness stretches its own time limits (else 1); a
  * test with timing assumptions may scale by it or skip.
  */

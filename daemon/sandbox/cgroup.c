@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <stdbool.h>
 
 #include "sandbox/cgroup.h"
 
@@ -228,10 +229,10 @@ int cgroup_setup(struct cgroup_setup *cg, const char *instance, const pid_t *pid
 	return r;
 }
 
-static void worker_dir(const struct cgroup_setup *cg, size_t i, uint32_t worker_id, char *out,
+static void worker_dir(const struct cgroup_setup *cg, size_t i, uint32_t name, char *out,
 		       size_t size)
 {
-	if (path_printf(out, size, "%s/w%u", cg->base[i], worker_id) < 0)
+	if (path_printf(out, size, "%s/s%u", cg->base[i], name) < 0)
 		out[0] = '\0';
 }
 
@@ -291,7 +292,7 @@ static void remove_stale(const char *base, int version)
 		wd = opendir(path);
 		while (wd && (w = readdir(wd))) {
 			char child[PATH_MAX + 600];
-			if (w->d_name[0] == 'w' &&
+			if (w->d_name[0] == 's' &&
 			    path_printf(child, sizeof(child), "%s/%s", path, w->d_name) == 0)
 				remove_cgroup(child, version);
 		}
@@ -302,14 +303,20 @@ static void remove_stale(const char *base, int version)
 	closedir(d);
 }
 
-void cgroup_teardown(const struct cgroup_setup *cg)
+static void slot_remove(struct cgroup_setup *cg, size_t index);
+
+void cgroup_teardown(struct cgroup_setup *cg)
 {
+	while (cg->slot_count)
+		slot_remove(cg, cg->slot_count - 1);
+	free(cg->slots);
+	cg->slots = NULL;
 	for (size_t i = 0; i < cg->base_count; i++)
 		remove_cgroup(cg->base[i], cg->version);
 }
 
-int cgroup_worker_create(const struct cgroup_setup *cg, uint32_t worker_id, const struct spec *s,
-			 int fds[CGROUP_MAX_FDS], char *err, size_t err_size)
+static int slot_make(const struct cgroup_setup *cg, uint32_t worker_id, const struct spec *s,
+		     int fds[CGROUP_MAX_FDS], char *err, size_t err_size)
 {
 	size_t made = 0;
 	int r;
@@ -389,28 +396,121 @@ int cgroup_enter(const int *fds, size_t count)
 	return r;
 }
 
-unsigned cgroup_worker_finish(const struct cgroup_setup *cg, uint32_t worker_id)
+/* The event counters of slot name: memory (OOM kills) and pids (max hits). */
+static void slot_counters(const struct cgroup_setup *cg, uint32_t name, uint64_t *memory,
+			  uint64_t *pids)
 {
-	unsigned hit = 0;
-
+	*memory = *pids = 0;
 	for (size_t i = 0; i < cg->base_count; i++) {
 		char dir[PATH_MAX + 32];
 
-		worker_dir(cg, i, worker_id, dir, sizeof(dir));
+		worker_dir(cg, i, name, dir, sizeof(dir));
 		if (cg->version == 2) {
-			if (read_counter(dir, "memory.events", "oom_kill") ||
-			    read_counter(dir, "memory.events", "oom"))
-				hit |= CGROUP_HIT_MEMORY;
-			if (read_counter(dir, "pids.events", "max"))
-				hit |= CGROUP_HIT_PIDS;
+			*memory = read_counter(dir, "memory.events", "oom_kill") +
+				  read_counter(dir, "memory.events", "oom");
+			*pids = read_counter(dir, "pids.events", "max");
 		} else if (i == 0) {
-			if (read_counter(dir, "memory.oom_control", "oom_kill"))
-				hit |= CGROUP_HIT_MEMORY;
+			*memory = read_counter(dir, "memory.oom_control", "oom_kill");
 		} else {
-			if (read_counter(dir, "pids.events", "max"))
-				hit |= CGROUP_HIT_PIDS;
+			*pids = read_counter(dir, "pids.events", "max");
 		}
+	}
+}
+
+static bool slot_empty(const struct cgroup_setup *cg, uint32_t name)
+{
+	for (size_t i = 0; i < cg->base_count; i++) {
+		char dir[PATH_MAX + 32], buf[64];
+
+		worker_dir(cg, i, name, dir, sizeof(dir));
+		if (read_file(dir, "cgroup.procs", buf, sizeof(buf)) < 0 || buf[0] != '\0')
+			return false;
+	}
+	return true;
+}
+
+static void slot_remove(struct cgroup_setup *cg, size_t index)
+{
+	struct cgroup_slot *slot = &cg->slots[index];
+
+	for (size_t i = 0; i < slot->nfds; i++)
+		close(slot->fds[i]);
+	for (size_t i = 0; i < cg->base_count; i++) {
+		char dir[PATH_MAX + 32];
+
+		worker_dir(cg, i, slot->name, dir, sizeof(dir));
 		remove_cgroup(dir, cg->version);
+	}
+	cg->slots[index] = cg->slots[--cg->slot_count];
+}
+
+int cgroup_worker_create(struct cgroup_setup *cg, uint32_t worker_id, const struct spec *s,
+			 int fds[CGROUP_MAX_FDS], char *err, size_t err_size)
+{
+	struct cgroup_slot *slot = NULL;
+	int r;
+
+	/* Nothing to limit: no cgroup to make (or to remove afterwards). */
+	if (!s->memory_max && !s->pids_max)
+		return 0;
+	for (size_t i = 0; i < cg->slot_count && !slot; i++) {
+		struct cgroup_slot *c = &cg->slots[i];
+		if (!c->busy && c->memory_max == s->memory_max && c->pids_max == s->pids_max)
+			slot = c;
+	}
+	if (!slot) {
+		struct cgroup_slot *grown = realloc(cg->slots, (cg->slot_count + 1) * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		cg->slots = grown;
+		slot = &cg->slots[cg->slot_count];
+		memset(slot, 0, sizeof(*slot));
+		slot->name = ++cg->next_name;
+		slot->memory_max = s->memory_max;
+		slot->pids_max = s->pids_max;
+		r = slot_make(cg, slot->name, s, slot->fds, err, err_size);
+		if (r < 0)
+			return r;
+		slot->nfds = (size_t)r;
+		cg->slot_count++;
+	}
+	slot_counters(cg, slot->name, &slot->memory_events, &slot->pids_events);
+	for (size_t i = 0; i < slot->nfds; i++) {
+		fds[i] = fcntl(slot->fds[i], F_DUPFD_CLOEXEC, 3);
+		if (fds[i] < 0) {
+			r = -errno;
+			while (i--)
+				close(fds[i]);
+			snprintf(err, err_size, "cgroup: dup: %s", strerror(-r));
+			return r;
+		}
+	}
+	slot->busy = true;
+	slot->worker_id = worker_id;
+	return (int)slot->nfds;
+}
+
+unsigned cgroup_worker_finish(struct cgroup_setup *cg, uint32_t worker_id)
+{
+	unsigned hit = 0;
+
+	for (size_t i = 0; i < cg->slot_count; i++) {
+		struct cgroup_slot *slot = &cg->slots[i];
+		uint64_t memory, pids;
+
+		if (!slot->busy || slot->worker_id != worker_id)
+			continue;
+		slot_counters(cg, slot->name, &memory, &pids);
+		if (memory > slot->memory_events)
+			hit |= CGROUP_HIT_MEMORY;
+		if (pids > slot->pids_events)
+			hit |= CGROUP_HIT_PIDS;
+		slot->busy = false;
+		/* Reused only once empty; anything left in it is killed with it. */
+		if (!slot_empty(cg, slot->name))
+			slot_remove(cg, i);
+		break;
 	}
 	return hit;
 }

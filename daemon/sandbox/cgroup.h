@@ -21,10 +21,29 @@
 
 #define CGROUP_MAX_FDS 2   /* v1: memory and pids; v2: one */
 
+/*
+ * A worker cgroup kept for reuse: making and removing cgroups (above all
+ * memory ones) was most of the zygote's work per worker.  An empty cgroup
+ * with the same limits serves the next worker; limits hit are told by
+ * comparing the event counters with their values when it was handed out.
+ */
+struct cgroup_slot {
+	uint32_t name;                  /* directory "s<name>" */
+	uint64_t memory_max, pids_max;
+	int fds[CGROUP_MAX_FDS];        /* cgroup.procs, open for writing */
+	size_t nfds;
+	bool busy;
+	uint32_t worker_id;
+	uint64_t memory_events, pids_events;   /* counters when handed out */
+};
+
 struct cgroup_setup {
 	int version;                    /* 0: none usable, 1 or 2 */
 	char base[2][PATH_MAX];         /* v2: [0]; v1: [0] memory, [1] pids */
 	size_t base_count;
+	struct cgroup_slot *slots;
+	size_t slot_count;
+	uint32_t next_name;
 };
 
 /* Limits a worker hit, from its cgroup's event counters. */
@@ -42,14 +61,14 @@ enum cgroup_hit {
  */
 int cgroup_setup(struct cgroup_setup *cg, const char *instance, const pid_t *pids,
 		 size_t count, char *err, size_t err_size);
-void cgroup_teardown(const struct cgroup_setup *cg);
+void cgroup_teardown(struct cgroup_setup *cg);
 
 /*
  * Create worker_id's cgroup(s) with s's memory_max and pids_max (0: not
  * limited) and open their cgroup.procs files for writing into fds.
  * Returns the number of fds (0 when cgroups are off) or -errno.
  */
-int cgroup_worker_create(const struct cgroup_setup *cg, uint32_t worker_id, const struct spec *s,
+int cgroup_worker_create(struct cgroup_setup *cg, uint32_t worker_id, const struct spec *s,
 			 int fds[CGROUP_MAX_FDS], char *err, size_t err_size);
 
 /* In the worker, still privileged: move itself in, and close the fds. */
@@ -59,6 +78,6 @@ int cgroup_enter(const int *fds, size_t count);
  * After the worker is reaped: which limits were hit (enum cgroup_hit),
  * then kill anything left and remove the cgroup(s).
  */
-unsigned cgroup_worker_finish(const struct cgroup_setup *cg, uint32_t worker_id);
+unsigned cgroup_worker_finish(struct cgroup_setup *cg, uint32_t worker_id);
 
 #endif

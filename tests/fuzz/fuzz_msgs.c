@@ -835,6 +835,25 @@ static int roundtrip_zygote_exited(struct msg_in *in)
 	return 0;
 }
 
+static int roundtrip_template_spawn(struct msg_in *in)
+{
+	struct msg_template_spawn m, again, *a = &m, *b = &again;
+	struct repacked rp;
+	const char *name = "TEMPLATE_SPAWN";
+	int r = msg_decode_template_spawn(in, &m);
+
+	if (r < 0)
+		return r;
+	msgpack_sbuffer_init(&rp.sb);
+	repack_open(&rp, msg_pack_template_spawn(&rp.sb, &m), MSG_TEMPLATE_SPAWN);
+	FUZZ_CHECK(msg_decode_template_spawn(&rp.in, &again) == 0, "%s: re-decode: %s", name,
+		   rp.in.error);
+	SAME(worker_id);
+	SAME(uid);
+	repack_close(&rp);
+	return 0;
+}
+
 static int roundtrip_exec(struct msg_in *in)
 {
 	struct msg_exec m, again, packable, *a = &m, *b = &again;
@@ -1022,6 +1041,9 @@ int fuzz_decode_message(struct msg_in *in, int type, bool render_json)
 		break;
 	case MSG_WORKER_EXIT:
 		r = roundtrip_worker_exit(in);
+		break;
+	case MSG_TEMPLATE_SPAWN:
+		r = roundtrip_template_spawn(in);
 		break;
 	case MSG_ZYGOTE_READY:
 		r = roundtrip_zygote_ready(in);

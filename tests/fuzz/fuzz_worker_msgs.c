@@ -9,8 +9,8 @@
  * content (and an item must print as valid JSON).
  *
  * The trusted directions are decoded too, since the same decoders run on
- * them: WORKER_JOB and WORKER_EXEC (broker -> worker) and the ZYGOTE_*
- * records.
+ * them: WORKER_JOB and WORKER_EXEC (broker -> worker), the ZYGOTE_*
+ * records and TEMPLATE_SPAWN (zygote -> template).
  */
 #include <string.h>
 
@@ -38,6 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case MSG_WORKER_EXEC:
 	case MSG_WORKER_OUTPUT:
 	case MSG_WORKER_EXIT:
+	case MSG_TEMPLATE_SPAWN:
 		fuzz_decode_message(&in, type, true);
 		break;
 	default:

@@ -132,9 +132,11 @@ static void item_strings(msgpack_packer *pk)
 	msgpack_pack_array(pk, 1);
 	msgpack_pack_uint8(pk, 7);
 	msgpack_pack_str_with_body(pk, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14);
+	/* a map as a key, holding a non-string key itself */
 	msgpack_pack_map(pk, 1);
-	msgpack_pack_nil(pk);
+	msgpack_pack_array(pk, 0);
 	msgpack_pack_bin(pk, 0);
+	msgpack_pack_nil(pk);
 }
 
 /* 31 levels: the deepest item a frame may carry (the message array is 1). */
@@ -249,6 +251,7 @@ static void gen_client(void)
 		msgpack_unpacked item;
 
 		if (with_item(items[i].pack, &item) < 0) {
+			fprintf(stderr, "item %s is not one msgpack object\n", items[i].name);
 			failures++;
 			continue;
 		}
@@ -348,6 +351,7 @@ static void gen_worker(void)
 		msgpack_unpacked item;
 
 		if (with_item(items[i].pack, &item) < 0) {
+			fprintf(stderr, "item %s is not one msgpack object\n", items[i].name);
 			failures++;
 			continue;
 		}
@@ -395,6 +399,8 @@ static void gen_worker(void)
 		&(struct msg_zygote_spawned){ 7, 4242 }));
 	emit_packed(t, "zygote-spawn-failed", &sb, msg_pack_zygote_spawn_failed(&sb,
 		&(struct msg_zygote_spawn_failed){ 7, EAGAIN, "clone: Resource temporarily unavailable" }));
+	emit_packed(t, "template-spawn", &sb, msg_pack_template_spawn(&sb,
+		&(struct msg_template_spawn){ 7, 3000000001u }));
 	emit_packed(t, "zygote-kill", &sb, msg_pack_zygote_kill(&sb, &(struct msg_zygote_kill){ 7 }));
 	emit_packed(t, "zygote-exited", &sb, msg_pack_zygote_exited(&sb,
 		&(struct msg_zygote_exited){ 7, 139, 5000, 4096, 1 }));
