@@ -786,6 +786,11 @@ static void worker_finalize(struct worker *w)
 
 		if (j->forced_outcome >= 0) {
 			job_finish(j, j->forced_outcome, 0, j->forced_message, w->cpu_us, w->maxrss_kib);
+		} else if (!succeeded && (worker_exit_signal(status) == SIGXCPU ||
+					  (j->exec && j->exited && WIFSIGNALED((int)j->exit_status) &&
+					   WTERMSIG((int)j->exit_status) == SIGXCPU))) {
+			job_finish(j, BRIG_OUTCOME_CPU_LIMIT, SIGXCPU, "the job used up its CPU time "
+				   "(rlimit_cpu)", w->cpu_us, w->maxrss_kib);
 		} else if (!succeeded && (w->limits & 1u)) {
 			snprintf(message, sizeof(message), "the job exceeded its memory limit of %" PRIu64
 				 " bytes", j->memory_max);

@@ -194,6 +194,10 @@ int sandbox_apply_rlimits(const struct spec *s)
 		if (getrlimit(resources[i], &current) < 0)
 			return -errno;
 		wanted.rlim_cur = wanted.rlim_max = (rlim_t)s->rlimits[i];
+		/* CPU: SIGXCPU at the soft limit, which says why the job died;
+		 * SIGKILL one second later if it ignores that. */
+		if (i == SPEC_RLIMIT_CPU)
+			wanted.rlim_max = wanted.rlim_cur + 1;
 		/* Never raise a limit: a request only narrows. */
 		if (current.rlim_max != RLIM_INFINITY && wanted.rlim_max > current.rlim_max)
 			wanted.rlim_cur = wanted.rlim_max = current.rlim_max;

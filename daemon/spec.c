@@ -135,6 +135,13 @@ int spec_validate(const struct spec *s, char *err, size_t err_size)
 			 access_name(s->paths[0].access), s->paths[0].path);
 		return -EINVAL;
 	}
+	if (s->namespaces & SPEC_NS_USER) {
+		/* Workers take an unprivileged uid straight from root; a user
+		 * namespace would need uid maps brig does not write yet. */
+		snprintf(err, err_size, "namespaces: user is not supported (workers already run "
+			 "as unprivileged uids with no capabilities)");
+		return -EINVAL;
+	}
 	if (!(s->namespaces & SPEC_NS_PID)) {
 		snprintf(err, err_size, "namespaces: pid is required (it is how brig ends every "
 			 "process of a job)");

@@ -595,17 +595,20 @@ static size_t collect_tree(pid_t root, struct proc_id *out, size_t n, size_t max
 	return n;
 }
 
-static bool tree_holds(const struct proc_id *tree, size_t n, pid_t pid)
+/* Is ancestor among pid's ancestors?  Asked per process, so that a worker
+ * forked after any snapshot is still recognised. */
+static bool descends_from(pid_t pid, pid_t ancestor)
 {
-	for (size_t i = 0; i < n; i++)
-		if (tree[i].pid == pid)
+	for (int depth = 0; pid > 1 && depth < 64; depth++) {
+		pid = proc_ppid(pid);
+		if (pid == ancestor)
 			return true;
+	}
 	return false;
 }
 
-/* Processes running as uid, except those in the given tree. */
-static size_t uid_processes(uid_t uid, const struct proc_id *except, size_t except_count,
-			    pid_t *first)
+/* Processes running as uid, except descendants of except_root (if > 0). */
+static size_t uid_processes(uid_t uid, pid_t except_root, pid_t *first)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *e;
@@ -617,7 +620,7 @@ static size_t uid_processes(uid_t uid, const struct proc_id *except, size_t exce
 		long pid = strtol(e->d_name, &end, 10);
 
 		if (*end || pid <= 0 || proc_uid((pid_t)pid) != uid ||
-		    tree_holds(except, except_count, (pid_t)pid))
+		    (except_root > 0 && descends_from((pid_t)pid, except_root)))
 			continue;
 		if (n == 0 && first)
 			*first = (pid_t)pid;
@@ -633,7 +636,7 @@ static size_t wait_uid_gone(uid_t uid, int ms, pid_t *first)
 	int64_t deadline = harness_now_ms() + ms;
 	size_t n;
 
-	while ((n = uid_processes(uid, NULL, 0, first)) > 0 && harness_now_ms() < deadline)
+	while ((n = uid_processes(uid, 0, first)) > 0 && harness_now_ms() < deadline)
 		harness_sleep_ms(20);
 	return n;
 }
@@ -1969,8 +1972,7 @@ START_TEST(test_zygote_death)
 	int64_t served_ms = 0, deadline;
 	size_t alive = 0, attempts = 0;
 	pid_t new_zygote, stray = 0;
-	struct proc_id new_tree[TREE_MAX];
-	size_t new_count, strays;
+	size_t strays;
 	uid_t job_uid;
 
 	brigd_start(&d, config_text(QUIET_POOLS "%s", private_exec_range()));
@@ -2030,9 +2032,8 @@ START_TEST(test_zygote_death)
 	CHECK(job_uid >= private_uid_first() && job_uid < private_uid_first() + PRIVATE_UIDS,
 	      "the exec job's uid is not from the profile's range: %s", describe(&exec_job));
 	new_zygote = brigd_zygote_pid(&d);
-	new_count = new_zygote > 0 ? collect_tree(new_zygote, new_tree, 0, TREE_MAX) : 0;
-	strays = uid_processes(job_uid, new_tree, new_count < TREE_MAX ? new_count : TREE_MAX,
-			       &stray);
+	/* The new zygote hands out the range again from its start. */
+	strays = uid_processes(job_uid, new_zygote, &stray);
 	CHECK(strays == 0, "%zu process(es) with the killed job's uid %u remain (pid %d)", strays,
 	      (unsigned)job_uid, (int)stray);
 	CHECK(new_zygote > 0 && new_zygote != zk.zygote, "no new zygote (%d, old %d)",

@@ -5,14 +5,17 @@
  *
  *     tests/fuzz/gen_corpus DIR      (`make fuzz-corpus` passes the source tree's)
  *
- * writes DIR/frame/, DIR/client_msgs/, DIR/worker_msgs/ and DIR/config/.
+ * writes DIR/frame/, DIR/client_msgs/, DIR/worker_msgs/, DIR/spec/ and
+ * DIR/config/.
  * The files are committed; rerun this after a wire format change.
  * Message targets take one frame body (no header); fuzz_frame takes a
- * stream of whole frames; fuzz_config takes a brigd.conf.
+ * stream of whole frames; fuzz_spec a profile byte and a request body;
+ * fuzz_config takes a brigd.conf.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -435,6 +438,76 @@ static void gen_frame(void)
 	RAW(t, "edge-short-header", 0x00, 0x00);
 }
 
+/* ---- request descriptors for fuzz_spec: a profile byte, then a request ---- */
+
+static void emit_spec(const char *name, uint8_t profile, const char *const *descriptors,
+		      size_t count, bool exec)
+{
+	static const char *const argv[] = { "/usr/bin/file", "-" };
+	msgpack_sbuffer sb;
+	int r;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_sbuffer_write(&sb, "\0\0\0\0", FRAME_HEADER_SIZE);   /* room for the byte */
+	if (exec)
+		r = msg_pack_exec(&sb, &(struct msg_exec){ .job_id = 1, .profile = "",
+			.argv = { argv, 2, NULL }, .cwd = "/", .descriptors = { descriptors, count, NULL } });
+	else
+		r = msg_pack_submit(&sb, &(struct msg_submit){ .job_id = 1, .handler = "echo",
+			.profile = "", .descriptors = { descriptors, count, NULL } });
+	if (r < 0) {
+		fprintf(stderr, "packing spec/%s failed: %s\n", name, strerror(-r));
+		failures++;
+	} else {
+		/* The frame's own header goes; the profile byte takes its place. */
+		sb.data[2 * FRAME_HEADER_SIZE - 1] = (char)profile;
+		write_file("spec", name, sb.data + 2 * FRAME_HEADER_SIZE - 1,
+			   sb.size - 2 * FRAME_HEADER_SIZE + 1);
+	}
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void gen_spec(void)
+{
+	static const char *const narrowing[] = {
+		"ro=/usr/share", "rw=/tmp/brig-fuzz/out", "exec=/usr/bin/file", "ro=/scratch/in",
+		"connect=443", "bind=8080", "rlimit_as=64M", "rlimit_nofile=16", "rlimit_cpu=1",
+		"seccomp_deny=ptrace", "seccomp_deny=socket,connect",
+	};
+	static const char *const widening[] = {
+		"rw=/usr", "ro=/etc", "exec=/tmp/brig-fuzz", "connect=22", "bind=1", "rlimit_as=2G",
+		"rlimit_cpu=unlimited", "user=0", "group=0", "user=65534", "fresh_uid_range=1-10",
+		"namespaces=none", "seccomp=none", "seccomp_action=errno", "seccomp_allow=ptrace",
+		"landlock=off", "memory_max=1G", "pids_max=1000", "tmpfs=/tmp",
+	};
+	static const char *const malformed[] = {
+		"=", "ro", "ro=", "ro=relative/path", "ro=/usr/../etc", "ro=/usr//share",
+		" ro = /usr/share ", "rlimit_as=-1", "rlimit_as=18446744073709551616", "connect=65536",
+		"connect=0", "seccomp_deny=no_such_call", "nope=1",
+		"ro=/usr/share/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	};
+	char name[64];
+
+	for (uint8_t profile = 0; profile < 4; profile++) {
+		snprintf(name, sizeof(name), "p%u-narrowing", profile);
+		emit_spec(name, profile, narrowing, sizeof(narrowing) / sizeof(narrowing[0]), false);
+		snprintf(name, sizeof(name), "p%u-exec-narrowing", profile);
+		emit_spec(name, profile, narrowing, 3, true);
+		for (size_t i = 0; i < sizeof(narrowing) / sizeof(narrowing[0]); i++) {
+			snprintf(name, sizeof(name), "p%u-narrow-%zu", profile, i);
+			emit_spec(name, profile, &narrowing[i], 1, false);
+		}
+		for (size_t i = 0; i < sizeof(widening) / sizeof(widening[0]); i++) {
+			snprintf(name, sizeof(name), "p%u-widen-%zu", profile, i);
+			emit_spec(name, profile, &widening[i], 1, false);
+		}
+	}
+	for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
+		snprintf(name, sizeof(name), "p3-malformed-%zu", i);
+		emit_spec(name, 3, &malformed[i], 1, false);
+	}
+}
+
 /* ---- configuration files ---- */
 
 static void gen_config(void)
@@ -515,6 +588,7 @@ int main(int argc, char **argv)
 	gen_client();
 	gen_worker();
 	gen_frame();
+	gen_spec();
 	gen_config();
 	msgpack_sbuffer_destroy(&stream);
 	return failures ? 1 : 0;
