@@ -1145,9 +1145,9 @@ START_TEST(test_filesystem_view)
 	free_list(etc_entries);
 	free_list(dev_entries);
 	brig_close(c);
+	remove_scratch(scratch);
 	checks_end("filesystem view");
 	brigd_stop(&d);
-	remove_scratch(scratch);
 }
 END_TEST
 
@@ -1229,9 +1229,9 @@ START_TEST(test_identity)
 	}
 	job_free(&nobody);
 	brig_close(c);
+	remove_scratch(scratch);
 	checks_end("identity");
 	brigd_stop(&d);
-	remove_scratch(scratch);
 }
 END_TEST
 
@@ -1390,9 +1390,9 @@ START_TEST(test_network)
 	close(fd_a);
 	close(fd_b);
 	brig_close(c);
+	remove_scratch(scratch);
 	checks_end("network");
 	brigd_stop(&d);
-	remove_scratch(scratch);
 }
 END_TEST
 
