@@ -1611,7 +1611,13 @@ static void zygote_on_close(struct chan *ch, int err, void *arg)
 static void zygote_start(struct broker *b)
 {
 	int pair[2];
+	struct stat st;
 	pid_t pid;
+
+	if (stat(b->zygote_cmd->exe, &st) < 0 || st.st_dev != b->zygote_cmd->exe_dev ||
+	    st.st_ino != b->zygote_cmd->exe_ino)
+		log_warn("%s is not the binary brigd started from (upgraded?): the zygote will "
+			 "run it; restart brigd after upgrades", b->zygote_cmd->exe);
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
 		fatal("socketpair");
@@ -1624,7 +1630,7 @@ static void zygote_start(struct broker *b)
 		if (dup2(pair[1], 3) < 0)
 			_exit(127);
 		syscall(SYS_close_range, 4, ~0U, 0);
-		execv("/proc/self/exe", b->zygote_cmd->argv);
+		execv(b->zygote_cmd->exe, b->zygote_cmd->argv);
 		_exit(127);
 	}
 	close(pair[1]);

@@ -9,12 +9,24 @@
 #ifndef BRIG_DAEMON_BROKER_H
 #define BRIG_DAEMON_BROKER_H
 
+#include <sys/types.h>
+
 #include "config.h"
 
 /* How the zygote is started again: brigd's own command line, plus --zygote. */
 struct zygote_command {
 	char *const *argv;      /* NULL-terminated; "--zygote" "3" appended */
 	int argc;
+	/*
+	 * brigd's own binary, resolved at start-up (readlink /proc/self/exe):
+	 * under valgrind /proc/self/exe is valgrind itself, while readlink
+	 * tells the program it runs.  If the file is replaced (an upgrade),
+	 * a new zygote would run the new binary: brigd warns, and wants a
+	 * restart after upgrades.
+	 */
+	const char *exe;
+	dev_t exe_dev;
+	ino_t exe_ino;
 };
 
 /* Where the configuration comes from, for SIGHUP to read it again. */

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <limits.h>
+#include <sys/stat.h>
 
 #include "broker.h"
 #include "config.h"
@@ -174,6 +176,20 @@ int main(int argc, char **argv)
 	zygote_argv[argc + 1] = (char *)"3";
 	zygote_cmd.argv = zygote_argv;
 	zygote_cmd.argc = argc + 2;
+	{
+		static char exe[PATH_MAX];
+		struct stat st;
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+		if (n <= 0 || (size_t)n >= sizeof(exe) - 1 || stat(exe, &st) < 0) {
+			fprintf(stderr, "brigd: cannot find its own binary: %s\n", strerror(errno));
+			return 1;
+		}
+		exe[n] = '\0';
+		zygote_cmd.exe = exe;
+		zygote_cmd.exe_dev = st.st_dev;
+		zygote_cmd.exe_ino = st.st_ino;
+	}
 
 	{
 		/* The broker may free cfg on a reload: the overrides live here. */

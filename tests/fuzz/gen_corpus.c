@@ -166,21 +166,21 @@ static const struct {
 	{ "empty-str", item_empty_str },
 };
 
-/* Unpacks a packed item into an object the msg_pack_* functions take. */
-static int with_item(item_fn pack, msgpack_unpacked *out)
+/*
+ * Unpacks a packed item into an object the msg_pack_* functions take.  Its
+ * str and bin point into *sb: destroy sb only after out is used.
+ */
+static int with_item(item_fn pack, msgpack_unpacked *out, msgpack_sbuffer *sb)
 {
-	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	size_t off = 0;
-	int r;
 
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_sbuffer_init(sb);
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
 	pack(&pk);
 	msgpack_unpacked_init(out);
-	r = msgpack_unpack_next(out, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS ? 0 : -EINVAL;
-	msgpack_sbuffer_destroy(&sb);
-	return r;
+	return msgpack_unpack_next(out, sb->data, sb->size, &off) == MSGPACK_UNPACK_SUCCESS ? 0 :
+											  -EINVAL;
 }
 
 /* ---- client socket ---- */
@@ -252,9 +252,12 @@ static void gen_client(void)
 	emit_packed(t, "cancel-max", &sb, msg_pack_cancel(&sb, &(struct msg_cancel){ UINT32_MAX }));
 	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
 		msgpack_unpacked item;
+		msgpack_sbuffer item_sb;
 
-		if (with_item(items[i].pack, &item) < 0) {
+		if (with_item(items[i].pack, &item, &item_sb) < 0) {
 			fprintf(stderr, "item %s is not one msgpack object\n", items[i].name);
+			msgpack_unpacked_destroy(&item);
+			msgpack_sbuffer_destroy(&item_sb);
 			failures++;
 			continue;
 		}
@@ -262,6 +265,7 @@ static void gen_client(void)
 		emit_packed(t, name, &sb, msg_pack_item(&sb, &(struct msg_item){ 1, (uint32_t)i,
 										 &item.data }));
 		msgpack_unpacked_destroy(&item);
+		msgpack_sbuffer_destroy(&item_sb);
 	}
 	memset(long_message, 'x', BRIG_MESSAGE_MAX);
 	long_message[BRIG_MESSAGE_MAX] = '\0';
@@ -352,9 +356,12 @@ static void gen_worker(void)
 		.handler = "echo", .input = (const uint8_t *)"hello", .input_len = 5 }));
 	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
 		msgpack_unpacked item;
+		msgpack_sbuffer item_sb;
 
-		if (with_item(items[i].pack, &item) < 0) {
+		if (with_item(items[i].pack, &item, &item_sb) < 0) {
 			fprintf(stderr, "item %s is not one msgpack object\n", items[i].name);
+			msgpack_unpacked_destroy(&item);
+			msgpack_sbuffer_destroy(&item_sb);
 			failures++;
 			continue;
 		}
@@ -362,6 +369,7 @@ static void gen_worker(void)
 		emit_packed(t, name, &sb, msg_pack_worker_item(&sb, &(struct msg_worker_item){
 			&item.data }));
 		msgpack_unpacked_destroy(&item);
+		msgpack_sbuffer_destroy(&item_sb);
 	}
 	{
 		static const char *const argv[] = { "/usr/bin/file", "-" };
@@ -530,6 +538,13 @@ static void gen_config(void)
 		  "[profile strict]\npool_size=0\nuser=nobody\ngroup=nogroup\ntimeout_ms=1\n"
 		  "max_timeout_ms=1\n[profile big.one_2]\nmax_output=0x100000\n"
 		  "[profile empty]\n" },
+		{ "descriptors",
+		  "[profile sandboxed]\nallow_users = *\nhandlers = echo, magic\nexec_jobs = no\n"
+		  "ro = /usr\nrw = ?/var/tmp\ntmpfs = /tmp 64M\nconnect = 443\n"
+		  "namespaces = pid,net,ipc,uts,mount\nseccomp = parser\nseccomp_action = kill\n"
+		  "seccomp_deny = ptrace\nrlimit_as = 1G\nrlimit_nofile = 64\nmemory_max = 256M\n"
+		  "pids_max = 8\nlandlock = required\nfresh_uid_range = 3000000000-3000001023\n" },
+		{ "descriptor-conflict", "[profile x]\nconnect = 443\nnamespaces = net\n" },
 		{ "root-user", "[profile x]\nuser = root\n" },
 		{ "uid-zero-hex", "[profile x]\nuser = 0x0\n" },
 		{ "gid-zero", "[profile x]\ngroup = 0\n" },
