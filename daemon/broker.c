@@ -770,9 +770,14 @@ static void worker_finalize(struct worker *w)
 	size_t profile = w->profile;
 	bool retired;
 
-	if (!w->retired && w->state == WORKER_SPAWNING && worker_failed_sandbox(status)) {
-		log_error("profile %s: a worker failed to enter its sandbox; retrying in %d ms",
-			  b->cfg->profiles[profile].name, SPAWN_RETRY_USEC / 1000);
+	/* A worker that died before it was ready, for whatever reason, makes
+	 * the pool wait before the next: no spawn storm. */
+	if (!w->retired && w->state == WORKER_SPAWNING) {
+		log_error("profile %s: a worker died before it was ready (%s); retrying in %d ms",
+			  b->cfg->profiles[profile].name,
+			  worker_failed_sandbox(status) ? "its sandbox could not be set up" :
+							  "see the zygote's log",
+			  SPAWN_RETRY_USEC / 1000);
 		b->profiles[profile].retry_after_usec = now_usec() + SPAWN_RETRY_USEC;
 	}
 	if (j) {
@@ -847,6 +852,7 @@ static void worker_finalize(struct worker *w)
 		}
 	}
 	retired = w->retired;
+	w->job = NULL;   /* ended above (job_finish frees it) */
 	worker_free(w);
 	if (!retired)
 		pool_dispatch(b, profile);
@@ -1578,6 +1584,7 @@ static void zygote_lost(struct broker *b, const char *why)
 			else
 				job_finish(j, BRIG_OUTCOME_BROKER_ERROR, 0,
 					   "the zygote died while the job ran", 0, 0);
+			w->job = NULL;   /* freed by job_finish */
 		}
 		worker_free(w);
 	}
@@ -1800,6 +1807,7 @@ static void retired_on_close(struct chan *ch, int err, void *arg)
 					   BRIG_OUTCOME_BROKER_ERROR, 0,
 				   w->job->forced_outcome >= 0 ? w->job->forced_message :
 					   "the zygote of the previous configuration died", 0, 0);
+		w->job = NULL;   /* freed by job_finish */
 		worker_free(w);
 	}
 	retired_finish(r);
@@ -2022,10 +2030,33 @@ static void broker_stop_zygote(struct broker *b)
 		chan_free(rz->chan);
 		free(rz);
 	}
-	while ((w = LIST_FIRST(&b->workers))) {
-		if (w->job)
-			job_finish(w->job, BRIG_OUTCOME_BROKER_ERROR, 0, "brigd is shutting down", 0, 0);
-		worker_free(w);
+	/* First free the workers (detaching their jobs), then end the jobs:
+	 * job_finish never runs with a worker half gone. */
+	{
+		struct job *ending[256];
+		struct worker *next;
+		size_t n = 0;
+
+		/* next is read before worker_free: the analyzer cannot tell that
+		 * LIST_REMOVE moves the head on. */
+		for (w = LIST_FIRST(&b->workers); w; w = next) {
+			struct job *j = w->job;
+
+			next = LIST_NEXT(w, link);
+			w->job = NULL;
+			if (j) {
+				j->worker = NULL;
+				if (n < ARRAY_SIZE(ending))
+					ending[n++] = j;
+				else
+					job_finish(j, BRIG_OUTCOME_BROKER_ERROR, 0,
+						   "brigd is shutting down", 0, 0);
+			}
+			worker_free(w);
+		}
+		for (size_t i = 0; i < n; i++)
+			job_finish(ending[i], BRIG_OUTCOME_BROKER_ERROR, 0, "brigd is shutting down",
+				   0, 0);
 	}
 	for (;;) {
 		pid_t pid = waitpid(-1, NULL, WNOHANG);

@@ -181,11 +181,20 @@ int main(int argc, char **argv)
 		struct stat st;
 		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
-		if (n <= 0 || (size_t)n >= sizeof(exe) - 1 || stat(exe, &st) < 0) {
+		if (n <= 0 || (size_t)n >= sizeof(exe) - 1) {
 			fprintf(stderr, "brigd: cannot find its own binary: %s\n", strerror(errno));
+			free(zygote_argv);
+			free(cfg);
 			return 1;
 		}
 		exe[n] = '\0';
+		if (stat(exe, &st) < 0) {
+			fprintf(stderr, "brigd: cannot stat its own binary %s: %s\n", exe,
+				 strerror(errno));
+			free(zygote_argv);
+			free(cfg);
+			return 1;
+		}
 		zygote_cmd.exe = exe;
 		zygote_cmd.exe_dev = st.st_dev;
 		zygote_cmd.exe_ino = st.st_ino;

@@ -127,7 +127,7 @@ int spec_validate(const struct spec *s, char *err, size_t err_size)
 		snprintf(err, err_size, "%s=%u needs the network, but namespaces include net "
 			 "(no network): drop net from namespaces or drop the port grant",
 			 s->connect_count ? "connect" : "bind",
-			 s->connect_count ? s->connect_ports[0] : s->bind_ports[0]);
+			 (unsigned)(s->connect_count ? s->connect_ports[0] : s->bind_ports[0]));
 		return -EINVAL;
 	}
 	if (s->path_count && !(s->namespaces & SPEC_NS_MOUNT)) {
@@ -603,7 +603,7 @@ int spec_narrow(const struct spec *profile, const char *descriptor, struct spec 
 			if (!port_listed(connect ? profile->connect_ports : profile->bind_ports,
 					 connect ? profile->connect_count : profile->bind_count, port))
 				return narrow_refuse(err, err_size, "%s=%u: the profile does not grant "
-						       "this port", key, port);
+						       "this port", key, (unsigned)port);
 		}
 		return 0;
 	}

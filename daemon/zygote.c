@@ -451,7 +451,9 @@ static void zygote_reap(evutil_socket_t sig, short what, void *arg)
 			struct zygote_template *t = z->templates[i];
 			if (t && t->pid == pid) {
 				t->pid = 0;
-				template_lost(t);
+				z->templates[i] = NULL;
+				template_lost(t);   /* frees t */
+				break;
 			}
 		}
 		LIST_FOREACH(w, &z->workers, link)

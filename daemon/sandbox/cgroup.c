@@ -186,7 +186,7 @@ static int setup_v1(struct cgroup_setup *cg, const char *instance, char *err, si
 		int r;
 
 		path_printf(mount, sizeof(mount), CGROUP_ROOT "/%s", controllers[i]);
-		if (stat(mount, &st) < 0 || (r = own_cgroup(controllers[i], own, sizeof(own))) < 0) {
+		if (stat(mount, &st) < 0 || own_cgroup(controllers[i], own, sizeof(own)) < 0) {
 			snprintf(err, err_size, "cgroup v1: no %s hierarchy at %s", controllers[i],
 				 mount);
 			return -EOPNOTSUPP;
@@ -420,7 +420,7 @@ static void slot_counters(const struct cgroup_setup *cg, uint32_t name, uint64_t
 static bool slot_empty(const struct cgroup_setup *cg, uint32_t name)
 {
 	for (size_t i = 0; i < cg->base_count; i++) {
-		char dir[PATH_MAX + 32], buf[64];
+		char dir[PATH_MAX + 32], buf[64] = "";
 
 		worker_dir(cg, i, name, dir, sizeof(dir));
 		if (read_file(dir, "cgroup.procs", buf, sizeof(buf)) < 0 || buf[0] != '\0')
