@@ -27,7 +27,7 @@ for _ in $(seq 100); do
 	[ -S "$work/brig.sock" ] && break
 	sleep 0.1
 done
-brig() { "$build/brig" --socket "$work/brig.sock" "$@"; }
+brig() { local cmd=$1; shift; "$build/brig" "$cmd" --socket "$work/brig.sock" "$@"; }
 
 echo "== handlers offered by brigd"
 brig handlers
@@ -49,6 +49,9 @@ brig call magic - < "$work/upload.tar.gz"
 echo "== a hostile input: garbage claiming to be an archive"
 printf 'PK\x03\x04garbage-garbage-garbage' > "$work/bad.zip"
 brig call archive-list "$work/bad.zip" || echo "(exit code $?: the handler refused it; brigd keeps serving)"
+
+echo "== the same archive listed by a program in the exec profile (tar, sandboxed)"
+brig exec --stdin "$work/upload.tar.gz" -- tar -tzvf -
 
 echo "== brigd log"
 cat "$work/brigd.log"
