@@ -1424,6 +1424,22 @@ static void broker_accept(evutil_socket_t fd, short what, void *arg)
 			client_error(c, false, 0, BRIG_ERROR_BUSY, "too many clients connected (%u)",
 				     b->cfg->max_clients);
 			client_close_soon(c);
+		} else {
+			/* Invariant 6: one uid cannot take every connection (and the
+			 * frame buffers that come with them). */
+			struct client *other;
+			unsigned same_uid = 0;
+
+			LIST_FOREACH(other, &b->clients, link)
+				if (other->uid == c->uid && !other->closing)
+					same_uid++;
+			/* root is bounded by max_clients alone */
+			if (c->uid != 0 && same_uid > b->cfg->max_clients_per_uid) {
+				client_error(c, false, 0, BRIG_ERROR_BUSY,
+					     "uid %u already has %u connections (the limit)",
+					     (unsigned)c->uid, b->cfg->max_clients_per_uid);
+				client_close_soon(c);
+			}
 		}
 		if (b->client_count >= b->cfg->max_clients + 16)
 			event_del(b->listen_ev);

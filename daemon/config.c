@@ -67,6 +67,7 @@ void config_set_defaults(struct config *cfg)
 	cfg->max_input = cfg->max_frame - BRIG_SUBMIT_OVERHEAD;
 	cfg->max_jobs_per_client = 64;
 	cfg->max_clients = 1024;
+	cfg->max_clients_per_uid = 64;
 	cfg->max_queued_jobs = 1024;
 	cfg->max_client_backlog = 32u * 1024 * 1024;
 	cfg->shutdown_timeout_ms = 10000;
@@ -226,6 +227,10 @@ static int parse_brigd_key(struct parse_state *st, int line, const char *key, co
 		if (!parse_u64(value, 1, 1000000, &v))
 			return parse_fail(st, line, "max_clients: expected 1..1000000");
 		cfg->max_clients = (uint32_t)v;
+	} else if (strcmp(key, "max_clients_per_uid") == 0) {
+		if (!parse_u64(value, 1, 1000000, &v))
+			return parse_fail(st, line, "max_clients_per_uid: expected 1..1000000");
+		cfg->max_clients_per_uid = (uint32_t)v;
 	} else if (strcmp(key, "max_queued_jobs") == 0) {
 		if (!parse_u64(value, 1, 1000000, &v))
 			return parse_fail(st, line, "max_queued_jobs: expected 1..1000000");

@@ -50,6 +50,7 @@ struct config {
 	uint32_t max_input;             /* derived: max_frame - BRIG_SUBMIT_OVERHEAD */
 	uint32_t max_jobs_per_client;   /* jobs in flight on one connection */
 	uint32_t max_clients;
+	uint32_t max_clients_per_uid;   /* connections of one uid at once */
 	uint32_t max_queued_jobs;       /* jobs waiting for a worker, all clients */
 	uint64_t max_client_backlog;    /* bytes queued to one slow client */
 	uint32_t shutdown_timeout_ms;   /* SIGTERM: how long running jobs may go on */

@@ -1680,6 +1680,26 @@ static int run_unprivileged(const struct unprivileged_run *run, const gid_t *gro
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 300 + WTERMSIG(status);
 }
 
+/* max_clients_per_uid = 4: with one connection open, three more are
+ * welcomed and the next is refused as busy; root is not counted. */
+static void unprivileged_connection_cap(const struct unprivileged_run *run, struct brig_client *c)
+{
+	struct brig_client *more[4] = { 0 };
+	int r[4];
+
+	(void)c;
+	for (int i = 0; i < 4; i++)
+		r[i] = brig_connect(run->d->socket_path, "desc-cap", &more[i]);
+	for (int i = 0; i < 3; i++)
+		CHECK(r[i] == 0, "connection %d of uid %d refused: %s", i + 2, NOBODY_ID,
+		      brig_strerror(r[i]));
+	CHECK(r[3] == -BRIG_EBUSY, "connection 5 of uid %d with max_clients_per_uid = 4: got %d "
+	      "(%s), expected busy", NOBODY_ID, r[3], r[3] < 0 ? brig_strerror(r[3]) : "accepted");
+	for (int i = 0; i < 4; i++)
+		if (r[i] == 0)
+			brig_close(more[i]);
+}
+
 static void unprivileged_with_group(const struct unprivileged_run *run, struct brig_client *c)
 {
 	struct job shadow = { 0 }, passwd = { 0 }, uid0 = { 0 }, outside = { 0 }, port = { 0 };
@@ -1785,7 +1805,7 @@ START_TEST(test_unprivileged_client)
 	legit[n] = NULL;
 
 	brigd_start(&d, config_text(
-		"[brigd]\nsocket_mode = 0666\n" QUIET_POOLS
+		"[brigd]\nsocket_mode = 0666\nmax_clients_per_uid = 4\n" QUIET_POOLS
 		"[profile default]\npool_size = 1\n"
 		"[profile exec]\npool_size = 1\n"
 		"[profile etc]\npool_size = 1\n" EXEC_GRANTS "ro = /etc\n"
@@ -1799,6 +1819,8 @@ START_TEST(test_unprivileged_client)
 	failures = run_unprivileged(&run, NULL, 0, unprivileged_without_group);
 	CHECK(failures == 0, "the unprivileged client without groups saw %d failed check(s), "
 	      "printed above", failures);
+	failures = run_unprivileged(&run, NULL, 0, unprivileged_connection_cap);
+	CHECK(failures == 0, "max_clients_per_uid: %d failed check(s), printed above", failures);
 
 	/* root may name /etc/shadow; the job itself still cannot read it. */
 	c = connect_client(&d, "desc-root");
