@@ -38,6 +38,7 @@
 #define CLIENT_HELLO_TIMEOUT_SEC 10
 #define CLIENT_LINGER_SEC 5
 
+
 struct broker;
 struct client;
 struct worker;
@@ -127,6 +128,7 @@ struct client {
 	size_t group_count;
 	bool greeted;
 	bool closing;
+	uint64_t partial_since;         /* a frame began arriving then; 0: none */
 	char name[BRIG_NAME_MAX + 1];
 	LIST_HEAD(, job) jobs;
 	unsigned job_count;
@@ -1305,6 +1307,7 @@ static int client_on_frame(struct peer *p, const uint8_t *body, size_t len, void
 	(void)p;
 	if (c->closing)
 		return -1;
+	c->partial_since = 0;   /* a whole frame: the client makes progress */
 	/* Invariant 3: the frame is size-checked (peer) and shape-checked here
 	 * before any field is used. */
 	type = msg_open(&in, body, len);
@@ -1472,11 +1475,24 @@ static void broker_notify_status(struct broker *b)
 static void broker_status_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct broker *b = arg;
-	uint64_t watchdog_usec = 0;
+	uint64_t watchdog_usec = 0, now = now_usec();
+	struct client *c;
 
 	(void)fd;
 	(void)what;
 	broker_notify_status(b);
+	LIST_FOREACH(c, &b->clients, link) {
+		if (c->closing || peer_input_pending(c->peer) == 0) {
+			c->partial_since = 0;
+		} else if (!c->partial_since) {
+			c->partial_since = now;
+		} else if (now - c->partial_since > (uint64_t)b->cfg->frame_timeout_ms * 1000) {
+			/* Invariant 6: a frame must arrive whole soon once begun, or a
+			 * client could pin max_frame of memory a byte at a time. */
+			client_reject(c, "a frame has been arriving for more than %u ms "
+				      "(frame_timeout_ms)", b->cfg->frame_timeout_ms);
+		}
+	}
 	if (sd_watchdog_enabled(0, &watchdog_usec) > 0)
 		sd_notify(0, "WATCHDOG=1");
 }

@@ -71,6 +71,7 @@ void config_set_defaults(struct config *cfg)
 	cfg->max_queued_jobs = 1024;
 	cfg->max_client_backlog = 32u * 1024 * 1024;
 	cfg->shutdown_timeout_ms = 10000;
+	cfg->frame_timeout_ms = 30000;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->default_profile = 0;
 
@@ -239,6 +240,10 @@ static int parse_brigd_key(struct parse_state *st, int line, const char *key, co
 		if (!parse_u64(value, 65536, UINT32_MAX, &v))
 			return parse_fail(st, line, "max_client_backlog: expected 65536..4294967295 bytes");
 		cfg->max_client_backlog = v;
+	} else if (strcmp(key, "frame_timeout_ms") == 0) {
+		if (!parse_u64(value, 100, 3600000, &v))
+			return parse_fail(st, line, "frame_timeout_ms: expected 100..3600000");
+		cfg->frame_timeout_ms = (uint32_t)v;
 	} else if (strcmp(key, "shutdown_timeout_ms") == 0) {
 		if (!parse_u64(value, 0, 3600000, &v))
 			return parse_fail(st, line, "shutdown_timeout_ms: expected 0..3600000");

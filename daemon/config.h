@@ -54,6 +54,7 @@ struct config {
 	uint32_t max_queued_jobs;       /* jobs waiting for a worker, all clients */
 	uint64_t max_client_backlog;    /* bytes queued to one slow client */
 	uint32_t shutdown_timeout_ms;   /* SIGTERM: how long running jobs may go on */
+	uint32_t frame_timeout_ms;      /* a begun frame must be whole this soon */
 	int log_level;                  /* enum log_level */
 	size_t default_profile;
 	size_t profile_count;

@@ -143,6 +143,11 @@ int peer_send(struct peer *p, const void *frames, size_t len)
 	return 0;
 }
 
+size_t peer_input_pending(const struct peer *p)
+{
+	return evbuffer_get_length(bufferevent_get_input(p->bev));
+}
+
 size_t peer_output_pending(const struct peer *p)
 {
 	return evbuffer_get_length(bufferevent_get_output(p->bev));

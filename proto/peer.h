@@ -36,6 +36,8 @@ void peer_free(struct peer *p);
 
 /* Queue bytes that already form whole frames.  0 or -ENOMEM. */
 int peer_send(struct peer *p, const void *frames, size_t len);
+/* Bytes received but not yet taken as a whole frame. */
+size_t peer_input_pending(const struct peer *p);
 /* Bytes queued but not yet written to the socket. */
 size_t peer_output_pending(const struct peer *p);
 /* Stop or resume reading (back-pressure). */

@@ -1646,6 +1646,33 @@ START_TEST(test_clean_shutdown)
 }
 END_TEST
 
+/* A frame begun and never finished: the client is cut after frame_timeout_ms. */
+START_TEST(test_frame_timeout)
+{
+	struct brigd d;
+	struct raw_msg m;
+	uint8_t partial[14] = { 0, 0, 0, 100 };   /* declares 100 bytes, sends 10 */
+	int64_t start;
+	int fd, type;
+
+	brigd_start(&d, "[brigd]\nframe_timeout_ms = 1000\n");
+	fd = raw_connect(&d);
+	raw_handshake(fd, NULL);
+	E2E_ASSERT(write(fd, partial, sizeof(partial)) == (ssize_t)sizeof(partial), "write: %s",
+		   strerror(errno));
+	start = harness_now_ms();
+	type = raw_read_msg(fd, 8000, &m);
+	E2E_ASSERT(type == MSG_ERROR && m.error.code == BRIG_ERROR_PROTOCOL,
+		   "expected ERROR protocol for the stalled frame, got %d", type);
+	E2E_ASSERT(harness_now_ms() - start >= 900, "cut after %" PRId64 " ms, before the timeout",
+		   harness_now_ms() - start);
+	type = raw_read_msg(fd, 8000, &m);
+	E2E_ASSERT(type == -ECONNRESET, "expected the connection closed, got %d", type);
+	close(fd);
+	brigd_stop(&d);
+}
+END_TEST
+
 /* A job running at shutdown still gets its one FINAL before the close. */
 START_TEST(test_shutdown_final)
 {
@@ -1713,6 +1740,7 @@ static Suite *e2e_suite(void)
 		{ "cli", test_cli },
 		{ "shutdown", test_clean_shutdown },
 		{ "shutdown_final", test_shutdown_final },
+		{ "frame_timeout", test_frame_timeout },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
