@@ -328,6 +328,25 @@ fail:
 	return r;
 }
 
+/* input_read, with the error said once for `call` and `exec` alike. */
+static int input_read_checked(struct input *in, uint32_t limit, char **data, size_t *len)
+{
+	int r = input_read(in, limit, data, len);
+
+	if (r == -EFBIG) {
+		/* fstat's size is only the truth if the file did not grow. */
+		if (in->size_known && in->size > limit)
+			errorf("input of %" PRIu64 " bytes exceeds the server's limit of %" PRIu32
+			       " bytes", in->size, limit);
+		else
+			errorf("%s exceeds the server's limit of %" PRIu32 " bytes", in->name,
+			       limit);
+	} else if (r < 0) {
+		errorf("cannot read %s: %s", in->name, strerror(-r));
+	}
+	return r;
+}
+
 /* ---- call ---- */
 
 struct call {
@@ -489,19 +508,7 @@ static int cmd_call(int argc, char *argv[])
 	}
 
 	limit = brig_server_max_input(call.client);
-	r = input_read(&in, limit, &data, &len);
-	if (r == -EFBIG) {
-		/* fstat's size is only the truth if the file did not grow. */
-		if (in.size_known && in.size > limit)
-			errorf("input of %" PRIu64 " bytes exceeds the server's limit of %" PRIu32
-			       " bytes", in.size, limit);
-		else
-			errorf("input exceeds the server's limit of %" PRIu32 " bytes", limit);
-		status = EXIT_NO_INPUT;
-		goto out;
-	}
-	if (r < 0) {
-		errorf("cannot read %s: %s", in.name, strerror(-r));
+	if (input_read_checked(&in, limit, &data, &len) < 0) {
 		status = EXIT_NO_INPUT;
 		goto out;
 	}
@@ -786,15 +793,7 @@ static int cmd_exec(int argc, char *argv[])
 
 	if (stdin_path) {
 		limit = brig_server_max_input(run.client);
-		r = input_read(&in, limit, &data, &len);
-		if (r == -EFBIG) {
-			errorf("%s exceeds the server's input limit of %" PRIu32 " bytes", in.name,
-			       limit);
-			status = EXIT_NO_INPUT;
-			goto out;
-		}
-		if (r < 0) {
-			errorf("cannot read %s: %s", in.name, strerror(-r));
+		if (input_read_checked(&in, limit, &data, &len) < 0) {
 			status = EXIT_NO_INPUT;
 			goto out;
 		}

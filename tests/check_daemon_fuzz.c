@@ -299,40 +299,6 @@ static void act(struct connection *c, msgpack_sbuffer *sb, struct stats *st)
 	}
 }
 
-/* Zygote children once the count holds still (for half a second). */
-static size_t settled_children(const struct brigd *d, size_t expected, int timeout_ms)
-{
-	int64_t deadline = harness_now_ms() + timeout_ms, stable_since = harness_now_ms();
-	pid_t pids[512];
-	size_t last = (size_t)-1;
-
-	for (;;) {
-		pid_t zygote = brigd_zygote_pid(d);
-		size_t n = zygote ? proc_children(zygote, pids, 512) : 0;
-
-		if (n != last) {
-			last = n;
-			stable_since = harness_now_ms();
-		}
-		if ((expected == (size_t)-1 || n == expected) && n > 0 &&
-		    harness_now_ms() - stable_since >= 500)
-			return n;
-		if (harness_now_ms() > deadline)
-			return n;
-		harness_sleep_ms(50);
-	}
-}
-
-static int settled_fd_count(pid_t pid, int expected, int timeout_ms)
-{
-	int64_t deadline = harness_now_ms() + timeout_ms;
-	int n;
-
-	while ((n = proc_fd_count(pid)) != expected && harness_now_ms() < deadline)
-		harness_sleep_ms(50);
-	return n;
-}
-
 /* HELLO, then an echo whose one item must be {"input": bin "still here"}. */
 static void well_behaved_echo(const struct brigd *d)
 {
@@ -402,7 +368,7 @@ START_TEST(test_daemon_fuzz)
 	fprintf(stderr, "check_daemon_fuzz: BRIG_FUZZ_SEED=%" PRIu64 "\n", seed);
 
 	brigd_start(&d, NULL);
-	children = settled_children(&d, (size_t)-1, settle_ms);
+	children = harness_settled_children(&d, (size_t)-1, settle_ms);
 	FUZZ_ASSERT(children > 0, "no warm workers after start-up");
 	fds = proc_fd_count(d.pid);
 	msgpack_sbuffer_init(&sb);
@@ -447,10 +413,10 @@ START_TEST(test_daemon_fuzz)
 
 	FUZZ_ASSERT(waitpid(d.pid, &status, WNOHANG) == 0, "brigd exited");
 	well_behaved_echo(&d);
-	children_after = settled_children(&d, children, settle_ms);
+	children_after = harness_settled_children(&d, children, settle_ms);
 	FUZZ_ASSERT(children_after == children, "the zygote has %zu children after the fuzz, %zu "
 		    "before (leaked or missing workers)", children_after, children);
-	fds_after = settled_fd_count(d.pid, fds, settle_ms);
+	fds_after = harness_settled_fd_count(d.pid, fds, settle_ms);
 	FUZZ_ASSERT(fds_after == fds, "brigd holds %d descriptors after the fuzz, %d before",
 		    fds_after, fds);
 	brigd_stop(&d);

@@ -944,24 +944,6 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* 10. no zombies, no leaked descriptors                                */
 
-/* Wait until the zygote's children are at most max; returns their count. */
-static long proc_real_uid(pid_t pid)
-{
-	char path[64], line[256];
-	long uid = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Uid: %ld", &uid) == 1)
-			break;
-	fclose(f);
-	return uid;
-}
-
 /*
  * The warm workers under the zygote: its children that run as a job uid
  * (profiles with a fresh namespace per worker), and the children of its
@@ -1041,20 +1023,6 @@ static void assert_no_lasting_zombies(pid_t parent, const char *what, int watch_
 				   "%s child %d has been a zombie for %" PRId64 " ms", what,
 				   (int)pids[i], now - zombies[j].since);
 		}
-		harness_sleep_ms(20);
-	}
-}
-
-/* Poll until pid's fd count equals want; returns the last count. */
-static int wait_fd_count(pid_t pid, int want, int timeout_ms)
-{
-	int64_t deadline = harness_now_ms() + timeout_ms;
-	int n;
-
-	for (;;) {
-		n = proc_fd_count(pid);
-		if (n == want || harness_now_ms() > deadline)
-			return n;
 		harness_sleep_ms(20);
 	}
 }
@@ -1157,7 +1125,7 @@ START_TEST(test_no_zombies_no_leaks)
 	E2E_ASSERT(broker_children == 1, "the broker has %zu children; only the zygote expected",
 		   broker_children);
 
-	after = wait_fd_count(d.pid, baseline, 10000);
+	after = harness_settled_fd_count(d.pid, baseline, 10000);
 	E2E_ASSERT(after == baseline, "broker holds %d descriptors after 200 jobs, %d after "
 		   "warm-up", after, baseline);
 	E2E_ASSERT(brigd_zygote_pid(&d) == zygote, "the zygote was replaced during the batch");

@@ -165,40 +165,6 @@ static void submit(struct tracked_job *j)
 	E2E_ASSERT(r == 0, "SUBMIT %s: %s", j->handler, strerror(-r));
 }
 
-/* Zygote children, once the count has held still for half a second. */
-static size_t settled_children(const struct brigd *d, size_t expected, int timeout_ms)
-{
-	int64_t deadline = harness_now_ms() + timeout_ms, stable_since = harness_now_ms();
-	pid_t pids[512];
-	size_t last = (size_t)-1;
-
-	for (;;) {
-		pid_t zygote = brigd_zygote_pid(d);
-		size_t n = zygote ? proc_children(zygote, pids, 512) : 0;
-
-		if (n != last) {
-			last = n;
-			stable_since = harness_now_ms();
-		}
-		if ((expected == (size_t)-1 || n == expected) && n > 0 &&
-		    harness_now_ms() - stable_since >= 500)
-			return n;
-		if (harness_now_ms() > deadline)
-			return n;
-		harness_sleep_ms(50);
-	}
-}
-
-static int settled_fd_count(pid_t pid, int expected, int timeout_ms)
-{
-	int64_t deadline = harness_now_ms() + timeout_ms;
-	int n;
-
-	while ((n = proc_fd_count(pid)) != expected && harness_now_ms() < deadline)
-		harness_sleep_ms(50);
-	return n;
-}
-
 /* One misbehaving job beside honest ones; see the file comment. */
 static void run_malicious(const char *handler, const char *input, uint32_t outcome,
 			  const char *message_part)
@@ -210,7 +176,7 @@ static void run_malicious(const char *handler, const char *input, uint32_t outco
 	int settle_ms = SETTLE_TIMEOUT_MS * (int)harness_slowdown();
 
 	brigd_start(&d, config_text);
-	children = settled_children(&d, (size_t)-1, settle_ms);
+	children = harness_settled_children(&d, (size_t)-1, settle_ms);
 	E2E_ASSERT(children > 0, "no warm workers after start-up");
 	fd_baseline = proc_fd_count(d.pid);
 
@@ -287,10 +253,11 @@ static void run_malicious(const char *handler, const char *input, uint32_t outco
 			   brig_outcome_name((int)after.final.outcome), after.final.message);
 		close(after.fd);
 	}
-	E2E_ASSERT(settled_children(&d, children, settle_ms) == children,
-		   "the zygote has %zu children after %s, %zu before", settled_children(&d, children, 0),
+	E2E_ASSERT(harness_settled_children(&d, children, settle_ms) == children,
+		   "the zygote has %zu children after %s, %zu before",
+		   harness_settled_children(&d, children, 0),
 		   handler, children);
-	E2E_ASSERT(settled_fd_count(d.pid, fd_baseline, settle_ms) == fd_baseline,
+	E2E_ASSERT(harness_settled_fd_count(d.pid, fd_baseline, settle_ms) == fd_baseline,
 		   "brigd holds %d fds after %s, %d before", proc_fd_count(d.pid), handler,
 		   fd_baseline);
 	brigd_stop(&d);

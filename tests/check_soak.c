@@ -76,23 +76,6 @@
 /* ------------------------------------------------------------------ */
 /* /proc helpers                                                        */
 
-static long proc_real_uid(pid_t pid)
-{
-	char path[64], line[256];
-	long uid = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Uid: %ld", &uid) == 1)
-			break;
-	fclose(f);
-	return uid;
-}
-
 /* VmRSS of pid in KiB, or -1. */
 static long proc_rss_kib(pid_t pid)
 {

@@ -903,3 +903,53 @@ void run_result_free(struct run_result *res)
 	free(res->err);
 	res->out = res->err = NULL;
 }
+
+long proc_real_uid(pid_t pid)
+{
+	char path[64], line[256];
+	long uid = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Uid: %ld", &uid) == 1)
+			break;
+	fclose(f);
+	return uid;
+}
+
+size_t harness_settled_children(const struct brigd *d, size_t expected, int timeout_ms)
+{
+	int64_t deadline = harness_now_ms() + timeout_ms, stable_since = harness_now_ms();
+	pid_t pids[512];
+	size_t last = (size_t)-1;
+
+	for (;;) {
+		pid_t zygote = brigd_zygote_pid(d);
+		size_t n = zygote ? proc_children(zygote, pids, 512) : 0;
+
+		if (n != last) {
+			last = n;
+			stable_since = harness_now_ms();
+		}
+		if ((expected == (size_t)-1 || n == expected) && n > 0 &&
+		    harness_now_ms() - stable_since >= 500)
+			return n;
+		if (harness_now_ms() > deadline)
+			return n;
+		harness_sleep_ms(50);
+	}
+}
+
+int harness_settled_fd_count(pid_t pid, int expected, int timeout_ms)
+{
+	int64_t deadline = harness_now_ms() + timeout_ms;
+	int n;
+
+	while ((n = proc_fd_count(pid)) != expected && harness_now_ms() < deadline)
+		harness_sleep_ms(20);
+	return n;
+}

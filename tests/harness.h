@@ -106,6 +106,16 @@ size_t proc_find_comm(const char *comm, pid_t *out, size_t max);
 size_t proc_children(pid_t pid, pid_t *out, size_t max);
 /* Open descriptors of pid, or -1 if it is gone. */
 int proc_fd_count(pid_t pid);
+/* The real uid of pid (from /proc/PID/status), or -1. */
+long proc_real_uid(pid_t pid);
+/*
+ * The zygote's child count once it has held still for half a second (and
+ * equals expected, unless that is (size_t)-1), or the last count at the
+ * deadline.
+ */
+size_t harness_settled_children(const struct brigd *d, size_t expected, int timeout_ms);
+/* Poll pid's fd count until it equals expected; the last count seen. */
+int harness_settled_fd_count(pid_t pid, int expected, int timeout_ms);
 /* Field 3 of /proc/PID/stat ('R', 'S', 'Z', ...), or 0 if pid is gone. */
 char proc_state(pid_t pid);
 /* Field 4 of /proc/PID/stat, or 0 if pid is gone. */
