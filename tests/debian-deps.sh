@@ -11,4 +11,5 @@ apt-get install -y -qq --no-install-recommends \
 	libmagic-dev libmagic-mgc libarchive-dev \
 	systemd tar gzip file valgrind bubblewrap python3 \
 	systemd-container debootstrap util-linux man-db \
-	clang-tools cppcheck >/dev/null
+	clang-tools cppcheck \
+	qemu-system-x86 busybox-static cpio >/dev/null

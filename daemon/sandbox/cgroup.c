@@ -124,6 +124,45 @@ static bool has_controllers(const char *dir, const char *file)
 	return strstr(buf, "memory") && strstr(buf, "pids");
 }
 
+/*
+ * Moves every process of dir that runs brigd's own binary (the daemon's
+ * other processes: under systemd's Delegate=yes the whole service cgroup
+ * is brigd's) into leaf, so that dir can hand controllers down.  Others
+ * are left where they are.
+ */
+static int move_own_processes(const char *dir, const char *leaf, char *err, size_t err_size)
+{
+	char path[PATH_MAX + 64];
+	struct stat self;
+	FILE *f;
+	int pid, r = 0;
+
+	if (stat("/proc/self/exe", &self) < 0)
+		return -errno;
+	if (path_printf(path, sizeof(path), "%s/cgroup.procs", dir) < 0)
+		return -ENAMETOOLONG;
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (r == 0 && fscanf(f, "%d", &pid) == 1) {
+		char exe[64], text[32];
+		struct stat st;
+
+		snprintf(exe, sizeof(exe), "/proc/%d/exe", pid);
+		if (stat(exe, &st) < 0 || st.st_dev != self.st_dev || st.st_ino != self.st_ino)
+			continue;
+		snprintf(text, sizeof(text), "%d", pid);
+		r = write_file(leaf, "cgroup.procs", text);
+		if (r == -ESRCH)
+			r = 0;   /* it exited meanwhile */
+		else if (r < 0)
+			snprintf(err, err_size, "cgroup v2: moving pid %d into %s: %s", pid, leaf,
+				 strerror(-r));
+	}
+	fclose(f);
+	return r;
+}
+
 static int setup_v2(struct cgroup_setup *cg, const char *instance, const pid_t *pids,
 		    size_t count, char *err, size_t err_size)
 {
@@ -153,7 +192,15 @@ static int setup_v2(struct cgroup_setup *cg, const char *instance, const pid_t *
 				return r;
 			}
 		}
+		if ((r = move_own_processes(dir, leaf, err, err_size)) < 0)
+			return r;
 		r = write_file(dir, "cgroup.subtree_control", "+memory +pids");
+		if (r == -EBUSY) {
+			snprintf(err, err_size, "cgroup v2: %s holds processes other than brigd's, so "
+				 "it cannot hand memory and pids down; give brigd a cgroup of its own "
+				 "(systemd: Delegate=yes)", dir);
+			return r;
+		}
 	}
 	if (r < 0) {
 		snprintf(err, err_size, "cgroup v2: enabling memory and pids in %s: %s", dir,
@@ -258,9 +305,11 @@ static void remove_cgroup(const char *dir, int version)
 }
 
 /*
- * Base cgroups of a brigd that died without tearing down (SIGKILL): their
- * name ends in the broker's pid, which no longer exists.  Removed, with
- * whatever worker cgroups they still hold (empty: their workers died).
+ * Base cgroups of a zygote that died without tearing down (SIGKILL, or
+ * its whole brigd killed): their name "brig-jobs-PARENT-ZYGOTE" ends in a
+ * pid that no longer exists.  Removed, with whatever worker cgroups they
+ * still hold (anything still running there is killed: its jobs were
+ * failed when the zygote died).
  */
 static void remove_stale(const char *base, int version)
 {
@@ -280,13 +329,16 @@ static void remove_stale(const char *base, int version)
 		char path[PATH_MAX + 300], proc[64];
 		struct dirent *w;
 		DIR *wd;
-		int pid;
+		int pid, zygote;
 
-		if (strncmp(e->d_name, "brig-jobs-", 10) != 0 || (pid = atoi(e->d_name + 10)) <= 0)
+		if (strncmp(e->d_name, "brig-jobs-", 10) != 0 ||
+		    sscanf(e->d_name + 10, "%d-%d", &pid, &zygote) != 2 || pid <= 0 || zygote <= 0)
 			continue;
-		snprintf(proc, sizeof(proc), "/proc/%d", pid);
+		if (zygote == getpid())
+			continue;   /* our own, being made */
+		snprintf(proc, sizeof(proc), "/proc/%d", zygote);
 		if (access(proc, F_OK) == 0)
-			continue;   /* a live brigd's (or a reused pid's: left alone) */
+			continue;   /* a live zygote's (or a reused pid's: left alone) */
 		if (path_printf(path, sizeof(path), "%s/%s", parent, e->d_name) < 0)
 			continue;
 		wd = opendir(path);
