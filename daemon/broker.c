@@ -103,6 +103,7 @@ struct worker {
 	uint64_t cpu_us;
 	uint64_t maxrss_kib;
 	uint32_t limits;                /* cgroup limits it hit (zygote.c) */
+	bool counted_busy;              /* in its profile's busy count */
 	struct event *drain_timer;
 };
 
@@ -113,6 +114,10 @@ struct profile_state {
 	unsigned idle_count;
 	unsigned spawning;
 	uint64_t retry_after_usec;      /* back off after workers fail to start */
+	/* Autosizing: workers with a job, and the peak of recent demand. */
+	unsigned busy;
+	unsigned peak;
+	uint64_t peak_usec;
 };
 
 struct client {
@@ -154,6 +159,7 @@ struct broker {
 	struct event *listen_ev;
 	struct event *signal_evs[4];
 	struct event *retry_ev;
+	struct event *pool_timer;       /* lets grown pools shrink (autosizing) */
 	struct event *shutdown_timer;
 	struct event *status_timer;     /* STATUS= and WATCHDOG=1 to systemd */
 	char last_status[256];
@@ -389,6 +395,8 @@ static void job_start(struct job *j, struct worker *w)
 	j->worker = w;
 	w->job = j;
 	w->state = WORKER_BUSY;
+	w->counted_busy = true;
+	b->profiles[j->profile].busy++;
 	log_debug("job %u (client %" PRIu64 ") to worker %u", j->id, j->client ? j->client->serial : 0,
 		  w->id);
 	/* The worker's frame was packed and checked when the job was accepted. */
@@ -430,6 +438,8 @@ static void worker_free(struct worker *w)
 
 	if (w->retired) {
 		/* Counted nowhere any more. */
+	} else if (w->counted_busy) {
+		ps->busy--;
 	} else if (w->state == WORKER_IDLE) {
 		TAILQ_REMOVE(&ps->idle, w, idle_link);
 		ps->idle_count--;
@@ -709,14 +719,89 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
 		pool_refill(b, i);
 }
 
+/*
+ * Pool autosizing.  The idle workers a profile keeps warm follow the peak
+ * of its recent demand (jobs on a worker plus jobs queued), bounded by
+ * pool_size and pool_max; once no new peak has come for pool_idle_ms, the
+ * peak halves (and again after each further pool_idle_ms), so a pool grown
+ * by a burst shrinks back to pool_size when the load is gone.
+ */
+static unsigned pool_target(const struct broker *b, size_t profile)
+{
+	const struct profile_config *p = &b->cfg->profiles[profile];
+	unsigned target = b->profiles[profile].peak;
+
+	if (target < p->pool_size)
+		target = p->pool_size;
+	return target > p->pool_max ? p->pool_max : target;
+}
+
+static void pool_timer_arm(struct broker *b)
+{
+	uint32_t tick_ms = 1000;
+	bool grown = false;
+	struct timeval tv;
+
+	for (size_t i = 0; i < b->cfg->profile_count; i++) {
+		if (b->profiles[i].peak <= b->cfg->profiles[i].pool_size)
+			continue;
+		grown = true;
+		if (b->cfg->profiles[i].pool_idle_ms < tick_ms)
+			tick_ms = b->cfg->profiles[i].pool_idle_ms;
+	}
+	if (!grown || evtimer_pending(b->pool_timer, NULL))
+		return;
+	tv.tv_sec = tick_ms / 1000;
+	tv.tv_usec = (suseconds_t)(tick_ms % 1000) * 1000;
+	evtimer_add(b->pool_timer, &tv);
+}
+
+static void pool_note_demand(struct broker *b, size_t profile)
+{
+	struct profile_state *ps = &b->profiles[profile];
+	unsigned demand = ps->busy + ps->queued;
+
+	if (demand >= ps->peak && demand > 0) {
+		ps->peak = demand;
+		ps->peak_usec = now_usec();
+		pool_timer_arm(b);
+	}
+}
+
+static void pool_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct broker *b = arg;
+	uint64_t now = now_usec();
+
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < b->cfg->profile_count; i++) {
+		struct profile_state *ps = &b->profiles[i];
+		unsigned demand = ps->busy + ps->queued, before = pool_target(b, i);
+
+		if (ps->peak <= b->cfg->profiles[i].pool_size ||
+		    now - ps->peak_usec < (uint64_t)b->cfg->profiles[i].pool_idle_ms * 1000)
+			continue;
+		ps->peak = ps->peak / 2 > demand ? ps->peak / 2 : demand;
+		ps->peak_usec = now;
+		if (pool_target(b, i) != before)
+			log_debug("profile %s: idle, pool target %u -> %u", b->cfg->profiles[i].name,
+				  before, pool_target(b, i));
+		pool_dispatch(b, i);
+	}
+	pool_timer_arm(b);
+}
+
 static void pool_refill(struct broker *b, size_t profile)
 {
 	struct profile_state *ps = &b->profiles[profile];
-	unsigned want = b->cfg->profiles[profile].pool_size + ps->queued;
+	unsigned want;
 	uint64_t now;
 
 	if (!b->zygote_ready || b->stopping)
 		return;
+	pool_note_demand(b, profile);
+	want = pool_target(b, profile) + ps->queued;
 	now = now_usec();
 	if (ps->retry_after_usec > now) {
 		struct timeval tv = { 0, (suseconds_t)(ps->retry_after_usec - now) };
@@ -747,9 +832,11 @@ static void pool_dispatch(struct broker *b, size_t profile)
 		ps->idle_count--;
 		job_start(j, w);
 	}
-	/* Workers started for a burst of queued jobs are not kept beyond the
-	 * pool's size once the queue is empty: memory and fds stay bounded. */
-	while (TAILQ_EMPTY(&ps->queue) && ps->idle_count > b->cfg->profiles[profile].pool_size) {
+	/* Workers started for a burst are not kept beyond the pool's target
+	 * (pool_max at most) once the queue is empty: memory and fds stay
+	 * bounded, and the target falls back to pool_size when idle. */
+	pool_note_demand(b, profile);
+	while (TAILQ_EMPTY(&ps->queue) && ps->idle_count > pool_target(b, profile)) {
 		struct worker *w = TAILQ_LAST(&ps->idle, worker_idle_list);
 
 		TAILQ_REMOVE(&ps->idle, w, idle_link);
@@ -2160,6 +2247,7 @@ int broker_main(struct config *cfg, const struct config_source *src,
 	b->listen_fd = broker_listen(b);
 	b->listen_ev = event_new(b->base, b->listen_fd, EV_READ | EV_PERSIST, broker_accept, b);
 	b->retry_ev = evtimer_new(b->base, retry_cb, b);
+	b->pool_timer = evtimer_new(b->base, pool_timer_cb, b);
 	b->shutdown_timer = evtimer_new(b->base, broker_shutdown_deadline, b);
 	b->retire_ev = evtimer_new(b->base, retire_check_cb, b);
 	b->status_timer = event_new(b->base, -1, EV_PERSIST, broker_status_tick, b);
@@ -2167,7 +2255,7 @@ int broker_main(struct config *cfg, const struct config_source *src,
 	 * (the first READY adds listen_ev), so that the handler list they are
 	 * checked against is known; with socket activation the connection that
 	 * started us is among them. */
-	if (!b->listen_ev || !b->retry_ev || !b->shutdown_timer || !b->status_timer || !b->retire_ev)
+	if (!b->listen_ev || !b->retry_ev || !b->pool_timer || !b->shutdown_timer || !b->status_timer || !b->retire_ev)
 		fatalx("cannot watch the listening socket");
 	{
 		uint64_t watchdog_usec = 0;
@@ -2203,6 +2291,7 @@ int broker_main(struct config *cfg, const struct config_source *src,
 	for (size_t i = 0; i < ARRAY_SIZE(signals); i++)
 		event_free(b->signal_evs[i]);
 	event_free(b->retry_ev);
+	event_free(b->pool_timer);
 	event_free(b->shutdown_timer);
 	event_free(b->status_timer);
 	event_free(b->retire_ev);

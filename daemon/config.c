@@ -35,6 +35,8 @@ static void profile_set_defaults(struct profile_config *p, const char *name)
 	memset(p, 0, sizeof(*p));
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	p->pool_size = 4;
+	p->pool_max = BRIG_DEFAULT_POOL_MAX(p->pool_size);
+	p->pool_idle_ms = 10000;
 	p->timeout_ms = 10000;
 	p->max_timeout_ms = 300000;
 	p->max_output = 16u * 1024 * 1024;
@@ -87,6 +89,7 @@ void config_set_defaults(struct config *cfg)
 	profile_set_defaults(&cfg->profiles[2], "exec");
 	cfg->profiles[2].allow_exec = true;
 	cfg->profiles[2].pool_size = 2;
+	cfg->profiles[2].pool_max = BRIG_DEFAULT_POOL_MAX(2);
 	set_builtin(&cfg->profiles[2], "exec", "/usr");
 	set_builtin(&cfg->profiles[2], "exec", "?/bin");
 	set_builtin(&cfg->profiles[2], "exec", "?/sbin");
@@ -336,6 +339,15 @@ static int parse_profile_key(struct parse_state *st, int line, struct profile_co
 		if (!parse_u64(value, 0, BRIG_MAX_POOL_SIZE, &v))
 			return parse_fail(st, line, "pool_size: expected 0..%d", BRIG_MAX_POOL_SIZE);
 		p->pool_size = (unsigned)v;
+	} else if (strcmp(key, "pool_max") == 0) {
+		if (!parse_u64(value, 0, BRIG_MAX_POOL_SIZE, &v))
+			return parse_fail(st, line, "pool_max: expected 0..%d", BRIG_MAX_POOL_SIZE);
+		p->pool_max = (unsigned)v;
+		p->pool_max_set = true;
+	} else if (strcmp(key, "pool_idle_ms") == 0) {
+		if (!parse_u64(value, 100, 86400000, &v))
+			return parse_fail(st, line, "pool_idle_ms: expected 100..86400000");
+		p->pool_idle_ms = (uint32_t)v;
 	} else if (strcmp(key, "timeout_ms") == 0) {
 		if (!parse_u64(value, 1, 86400000, &v))
 			return parse_fail(st, line, "timeout_ms: expected 1..86400000");
@@ -486,6 +498,14 @@ int config_load(const char *path, struct config **out, char *err, size_t err_siz
 		/* Contradictions are refused here, before any process is touched. */
 		if (spec_validate(&p->spec, why, sizeof(why)) < 0) {
 			snprintf(err, err_size, "%s: [profile %s]: %s", path, p->name, why);
+			r = -EINVAL;
+			goto fail;
+		}
+		if (!p->pool_max_set)
+			p->pool_max = BRIG_DEFAULT_POOL_MAX(p->pool_size);
+		if (p->pool_max < p->pool_size) {
+			snprintf(err, err_size, "%s: [profile %s]: pool_max %u is below pool_size %u",
+				 path, p->name, p->pool_max, p->pool_size);
 			r = -EINVAL;
 			goto fail;
 		}

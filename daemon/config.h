@@ -16,6 +16,9 @@
 
 #define BRIG_MAX_PROFILES 64
 #define BRIG_MAX_POOL_SIZE 256
+/* Unless pool_max says otherwise, a pool may grow to 4 times its size. */
+#define BRIG_DEFAULT_POOL_MAX(size) \
+	((size) * 4u > BRIG_MAX_POOL_SIZE ? (unsigned)BRIG_MAX_POOL_SIZE : (size) * 4u)
 /* Fresh uids of the built-in and configured profiles start here: 1024 per
  * profile, above the ranges distributions give to users and containers'
  * usual 65536-uid maps (documented in brigd.conf(5)). */
@@ -25,7 +28,10 @@
 
 struct profile_config {
 	char name[BRIG_NAME_MAX + 1];
-	unsigned pool_size;             /* warm workers kept ready */
+	unsigned pool_size;             /* warm workers kept ready, at least */
+	unsigned pool_max;              /* ... and at most, after a burst (autosizing) */
+	bool pool_max_set;
+	uint32_t pool_idle_ms;          /* how long a grown pool stays grown when idle */
 	uint32_t timeout_ms;            /* default wall-clock limit per job */
 	uint32_t max_timeout_ms;        /* what a request may ask for at most */
 	uint64_t max_output;            /* item bytes per job */

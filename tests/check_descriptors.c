@@ -1222,6 +1222,16 @@ START_TEST(test_identity)
 	check_config(scratch, "user in a range",
 		     "[profile one]\nfresh_uid_range = 3600000000-3600000010\n"
 		     "[profile two]\nuser = 3600000003\n", true, L("profile one", "profile two"));
+	/* Pool bounds (autosizing) are checked at load as well. */
+	check_config(scratch, "pool_max below pool_size",
+		     "[profile small]\npool_size = 4\npool_max = 2\n", true,
+		     L("profile small", "pool_max", "pool_size"));
+	check_config(scratch, "pool_idle_ms 0", "[profile p]\npool_idle_ms = 0\n", true,
+		     L("pool_idle_ms"));
+	check_config(scratch, "pool_max above the cap", "[profile p]\npool_max = 100000\n", true,
+		     L("pool_max"));
+	check_config(scratch, "pool bounds", "[profile p]\npool_size = 2\npool_max = 8\n"
+		     "pool_idle_ms = 5000\n", false, NULL);
 
 	for (size_t i = 0; i < 2; i++) {
 		job_free(&sc[i]);

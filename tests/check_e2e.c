@@ -1106,7 +1106,11 @@ START_TEST(test_no_zombies_no_leaks)
 	unsigned counted = 0;
 	size_t workers, broker_children;
 
-	brigd_start(&d, NULL);
+	/* The built-in profiles, with pools that shrink back soon after the
+	 * batches grew them (autosizing; pool_idle_ms is 10 s by default). */
+	brigd_start(&d, "[profile default]\npool_idle_ms = 100\n"
+			"[profile parser]\npool_idle_ms = 100\n"
+			"[profile exec]\npool_idle_ms = 100\n");
 	zygote = brigd_zygote_pid(&d);
 	E2E_ASSERT(zygote > 0, "cannot find the zygote among the broker's children");
 
@@ -1129,6 +1133,61 @@ START_TEST(test_no_zombies_no_leaks)
 	E2E_ASSERT(after == baseline, "broker holds %d descriptors after 200 jobs, %d after "
 		   "warm-up", after, baseline);
 	E2E_ASSERT(brigd_zygote_pid(&d) == zygote, "the zygote was replaced during the batch");
+	brigd_stop(&d);
+}
+END_TEST
+
+/*
+ * Pool autosizing: a burst of 8 concurrent jobs grows the default pool from
+ * pool_size = 1 to pool_max = 4 warm workers (not 8: the bound holds), and
+ * with no demand for a few pool_idle_ms it shrinks back to 1.
+ */
+START_TEST(test_pool_autosizing)
+{
+	struct brigd d;
+	struct brig_client *c;
+	static struct job_result r[8];
+	size_t workers, most = 0;
+	pid_t zygote;
+	int64_t start, deadline;
+
+	brigd_start(&d, "[profile default]\npool_size = 1\npool_max = 4\npool_idle_ms = 700\n"
+			"[profile parser]\npool_size = 0\n[profile exec]\npool_size = 0\n");
+	zygote = brigd_zygote_pid(&d);
+	E2E_ASSERT(zygote > 0, "cannot find the zygote among the broker's children");
+	deadline = harness_now_ms() + 10000;
+	while ((workers = pool_workers(zygote, NULL, 0)) != 1 && harness_now_ms() < deadline)
+		harness_sleep_ms(20);
+	E2E_ASSERT(workers == 1, "idle pool of pool_size = 1 holds %zu workers", workers);
+
+	c = connect_client(&d, "e2e-autosize");
+	for (unsigned k = 0; k < 8; k++)
+		submit_str(c, "sleep", "200", 0, &r[k]);
+	wait_all(c);
+	for (unsigned k = 0; k < 8; k++) {
+		E2E_ASSERT(r[k].finals == 1 && r[k].status.outcome == BRIG_OK, "sleep job %u: %u "
+			   "FINAL(s), %s", k, r[k].finals, brig_outcome_string(r[k].status.outcome));
+		job_result_free(&r[k]);
+	}
+	/* Grown: the pool refills to its target, the peak demand (8) bounded
+	 * by pool_max (4), and stays there for a while. */
+	start = harness_now_ms();
+	while (harness_now_ms() < start + 500) {
+		workers = pool_workers(zygote, NULL, 0);
+		if (workers > most)
+			most = workers;
+		harness_sleep_ms(10);
+	}
+	E2E_ASSERT(most == 4, "after a burst of 8 jobs the pool (pool_size 1, pool_max 4) held "
+		   "%zu warm workers at most, expected 4", most);
+	/* Shrunk: the peak halves each idle pool_idle_ms, 8 -> 4 -> 2 -> 1. */
+	deadline = harness_now_ms() + 10000;
+	while ((workers = pool_workers(zygote, NULL, 0)) != 1 && harness_now_ms() < deadline)
+		harness_sleep_ms(50);
+	E2E_ASSERT(workers == 1, "10 s after the burst the pool still holds %zu workers, not "
+		   "pool_size 1", workers);
+	E2E_ASSERT(harness_now_ms() - start >= 700, "the pool shrank before pool_idle_ms");
+	brig_close(c);
 	brigd_stop(&d);
 }
 END_TEST
@@ -1703,6 +1762,7 @@ static Suite *e2e_suite(void)
 		{ "cancel", test_cancel },
 		{ "selfcheck", test_selfcheck },
 		{ "leaks", test_no_zombies_no_leaks },
+		{ "pool_autosizing", test_pool_autosizing },
 		{ "bad_input", test_bad_input },
 		{ "busy", test_busy },
 		{ "cli", test_cli },
