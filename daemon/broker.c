@@ -1954,7 +1954,7 @@ static void broker_reload(struct broker *b)
 	if (src->path) {
 		r = config_load(src->path, &cfg, err, sizeof(err));
 	} else {
-		cfg = malloc(sizeof(*cfg));
+		cfg = calloc(1, sizeof(*cfg));
 		r = cfg ? 0 : -ENOMEM;
 		if (cfg)
 			config_set_defaults(cfg);

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stddef.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -61,7 +62,11 @@ static void set_builtin(struct profile_config *p, const char *key, const char *v
 void config_set_defaults(struct config *cfg)
 {
 	profile_range_counter = 0;
-	memset(cfg, 0, sizeof(*cfg));
+	/* Not the profile slots: each is set up when a profile takes it, and
+	 * the callers' calloc() leaves the rest as untouched zero pages.  A
+	 * resident 2 MB config would be copied into every fork of the zygote
+	 * and its templates (fork cost grows with the forker's dirty memory). */
+	memset(cfg, 0, offsetof(struct config, profiles));
 	snprintf(cfg->socket_path, sizeof(cfg->socket_path), "%s", DEFAULT_SOCKET);
 	cfg->socket_mode = 0660;
 	snprintf(cfg->handler_dir, sizeof(cfg->handler_dir), "%s", BRIG_HANDLER_DIR);
@@ -467,7 +472,7 @@ int config_load(const char *path, struct config **out, char *err, size_t err_siz
 	FILE *f;
 	int r;
 
-	cfg = malloc(sizeof(*cfg));
+	cfg = calloc(1, sizeof(*cfg));
 	if (!cfg)
 		return -ENOMEM;
 	config_set_defaults(cfg);

@@ -67,7 +67,8 @@ struct config {
 	struct profile_config profiles[BRIG_MAX_PROFILES];
 };
 
-/* The strictest sensible configuration; never fails. */
+/* The strictest sensible configuration; never fails.  cfg must be zeroed
+ * (calloc): the unused profile slots are left as they are. */
 void config_set_defaults(struct config *cfg);
 /*
  * Load path over the defaults.  Unknown sections and keys, bad numbers,

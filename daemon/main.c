@@ -130,7 +130,7 @@ int main(int argc, char **argv)
 			return 78;
 		}
 	} else {
-		cfg = malloc(sizeof(*cfg));
+		cfg = calloc(1, sizeof(*cfg));
 		if (!cfg)
 			return 1;
 		config_set_defaults(cfg);
