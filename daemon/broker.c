@@ -658,6 +658,10 @@ static void worker_on_close(struct peer *p, int err, void *arg)
 	if (err == -EMSGSIZE || err == -EBADMSG)
 		worker_misbehaved(w, "frame header %s", err == -EMSGSIZE ? "over the size limit" :
 									   "declares an empty frame");
+	else if (err == -EPROTO)
+		/* The broker takes no descriptor from a worker: the kernel
+		 * dropped it (MSG_CTRUNC), and the peer said so. */
+		worker_misbehaved(w, "it passed a file descriptor");
 	else
 		/* Normal at the end of a job: the exit report from the zygote decides. */
 		worker_close_channel(w);
