@@ -268,6 +268,44 @@ START_TEST(test_call_regular_file)
 	call_fd(&d, "digest", NULL, fd, &res);
 	assert_digest(&res, "", 0, "digest of an empty file");
 	close(fd);
+
+	/* One connection: three jobs queued before libbrig's peer exists, each
+	 * with its own descriptor, then two more once it does, mixed with bytes. */
+	{
+		struct brig_job job = { .handler = "digest", .timeout_ms = 60000 };
+		struct brig_job bytes = { .handler = "digest", .input = data, .input_len = 1000 };
+		struct result many[6];
+		struct brig_client *c;
+		int fds[5];
+		int r;
+
+		for (size_t i = 0; i < 5; i++) {
+			char name[32];
+
+			snprintf(name, sizeof(name), "many-%zu", i);
+			fds[i] = make_file(d.dir, name, data, 1000 * (i + 1), O_RDONLY);
+		}
+		memset(many, 0, sizeof(many));
+		r = brig_connect(d.socket_path, "check_input_fd", &c);
+		E2E_ASSERT(r == 0, "connect: %s", brig_strerror(r));
+		for (size_t i = 0; i < 3; i++)
+			E2E_ASSERT(brig_submit_fd(c, &job, fds[i], on_item, on_final, &many[i], NULL) == 0,
+				   "submit %zu", i);
+		E2E_ASSERT(brig_wait(c, 0) == 0, "wait for the first three");
+		E2E_ASSERT(brig_submit(c, &bytes, on_item, on_final, &many[3], NULL) == 0, "bytes");
+		for (size_t i = 3; i < 5; i++)
+			E2E_ASSERT(brig_submit_fd(c, &job, fds[i], on_item, on_final, &many[i + 1],
+						  NULL) == 0, "submit %zu", i);
+		E2E_ASSERT(brig_wait(c, 0) == 0, "wait for the other three");
+		brig_close(c);
+		for (size_t i = 0; i < 6; i++) {
+			size_t want = i < 3 ? 1000 * (i + 1) : i == 3 ? 1000 : 1000 * i;
+
+			assert_digest(&many[i], data, want, "several jobs on one connection");
+		}
+		for (size_t i = 0; i < 5; i++)
+			close(fds[i]);
+	}
 	free(data);
 	brigd_stop(&d);
 }
