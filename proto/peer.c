@@ -85,20 +85,51 @@ static void close_input_fds(struct peer *p, bool count)
 	p->fd_count = p->fd_next = 0;
 }
 
+static int peer_grow(struct peer *p, size_t size)
+{
+	uint8_t *b;
+
+	if (size <= p->buf_size)
+		return 0;
+	b = realloc(p->buf, size);
+	if (!b)
+		return -ENOMEM;
+	p->buf = b;
+	p->buf_size = size;
+	return 0;
+}
+
 /* Read into the current frame, never past its end.  >0, 0 (EOF) or -errno. */
 static ssize_t peer_read_some(struct peer *p)
 {
 	size_t want = p->need ? p->need - p->have : FRAME_HEADER_SIZE - p->have;
-	struct iovec iov = { .iov_base = p->buf + p->have, .iov_len = want };
+	struct iovec iov;
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * PEER_MAX_FDS)];
 		struct cmsghdr align;
 	} control;
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct msghdr msg = { 0 };
 	struct cmsghdr *cmsg;
 	bool overflow = false;
 	ssize_t n;
 
+	/* The buffer grows with what arrives (doubling), not with what the
+	 * header declares: a client trickling a large frame holds no more
+	 * memory, real or reserved, than it has sent. */
+	if (p->have == p->buf_size) {
+		size_t size = p->buf_size * 2 < PEER_KEEP_BUFFER ? PEER_KEEP_BUFFER : p->buf_size * 2;
+
+		if (size > p->need)
+			size = p->need;
+		if (peer_grow(p, size) < 0)
+			return -ENOMEM;
+	}
+	if (want > p->buf_size - p->have)
+		want = p->buf_size - p->have;
+	iov.iov_base = p->buf + p->have;
+	iov.iov_len = want;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
 	if (p->max_fds > 0) {
 		msg.msg_control = control.buf;
 		msg.msg_controllen = CMSG_SPACE(sizeof(int) * p->max_fds);
@@ -135,19 +166,6 @@ static ssize_t peer_read_some(struct peer *p)
 	return n;
 }
 
-static int peer_grow(struct peer *p, size_t size)
-{
-	uint8_t *b;
-
-	if (size <= p->buf_size)
-		return 0;
-	b = realloc(p->buf, size);
-	if (!b)
-		return -ENOMEM;
-	p->buf = b;
-	p->buf_size = size;
-	return 0;
-}
 
 static void peer_read_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -176,8 +194,6 @@ static void peer_read_cb(evutil_socket_t fd, short what, void *arg)
 				continue;
 			/* The declared length is checked before a byte of the body is kept. */
 			r = frame_parse_header(p->buf, p->max_frame, &body_len);
-			if (r == 0)
-				r = peer_grow(p, FRAME_HEADER_SIZE + (size_t)body_len);
 			if (r < 0) {
 				peer_report_close(p, r);
 				return;
