@@ -58,7 +58,8 @@ static void usage(FILE *out)
 		"\n"
 		"call      run HANDLER in the brig sandbox broker on the bytes of FILE\n"
 		"          (standard input if FILE is - or missing); print each result\n"
-		"          item, then the job's final status, as one JSON object per line\n"
+		"          item, then the job's final status, as one JSON object per line.\n"
+		"          A regular file is passed as an open file descriptor, not copied\n"
 		"exec      run COMMAND in the sandbox; its stdout and stderr are passed\n"
 		"          through as they arrive\n"
 		"handlers  list the handlers and profiles that brigd offers\n"
@@ -71,6 +72,8 @@ static void usage(FILE *out)
 		"  -d, --desc KEY=VALUE\n"
 		"                      add a descriptor that narrows the profile, such as\n"
 		"                      rlimit_as=64M or seccomp_deny=socket (repeatable)\n"
+		"      --copy          send the input's bytes in the request instead of passing\n"
+		"                      a regular file (or exec's stdin pipe) as a descriptor\n"
 		"\n"
 		"Options of exec only:\n"
 		"      --ro PATH       allow reading PATH (descriptor ro=PATH; repeatable)\n"
@@ -82,7 +85,8 @@ static void usage(FILE *out)
 		"                      these (repeatable)\n"
 		"  -C, --cwd DIR       working directory inside the sandbox (default: /)\n"
 		"  -i, --stdin FILE    the program's standard input: FILE, or - for ours\n"
-		"                      (default: empty)\n"
+		"                      (default: empty); a regular file or a pipe is passed\n"
+		"                      to the program as it is, unless --copy\n"
 		"  -v, --verbose       print the final status as JSON on stderr, after \"brig: \"\n"
 		"\n"
 		"Descriptors only narrow the profile: --ro, --rw and --net-connect must lie\n"
@@ -252,6 +256,7 @@ struct input {
 	int fd;
 	const char *name;       /* for messages */
 	bool size_known;        /* a regular file: fstat's size is the input's */
+	bool is_pipe;
 	uint64_t size;
 };
 
@@ -269,6 +274,7 @@ static int input_open(const char *path, struct input *in)
 		in->name = path;
 	}
 	in->size_known = fstat(in->fd, &st) == 0 && S_ISREG(st.st_mode);
+	in->is_pipe = !in->size_known && S_ISFIFO(st.st_mode);
 	in->size = in->size_known ? (uint64_t)st.st_size : 0;
 	return 0;
 }
@@ -424,6 +430,9 @@ static int parse_timeout(const char *text, uint32_t *out)
 	return 0;
 }
 
+/* Long options without a short form (exec's follow below). */
+#define OPT_COPY 256
+
 static int cmd_call(int argc, char *argv[])
 {
 	static const struct option options[] = {
@@ -431,10 +440,12 @@ static int cmd_call(int argc, char *argv[])
 		{ "profile", required_argument, NULL, 'p' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "desc", required_argument, NULL, 'd' },
+		{ "copy", no_argument, NULL, OPT_COPY },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *socket_option = NULL, *path;
+	bool copy = false;
 	struct brig_job job = { 0 };
 	struct strvec descriptors = { 0 };
 	struct call call = { 0 };
@@ -466,6 +477,9 @@ static int cmd_call(int argc, char *argv[])
 				status = EXIT_BROKER;
 				goto out;
 			}
+			break;
+		case OPT_COPY:
+			copy = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -507,15 +521,21 @@ static int cmd_call(int argc, char *argv[])
 		goto out;
 	}
 
-	limit = brig_server_max_input(call.client);
-	if (input_read_checked(&in, limit, &data, &len) < 0) {
-		status = EXIT_NO_INPUT;
-		goto out;
+	if (in.size_known && !copy) {
+		/* A regular file goes as its descriptor: no copy, and up to the
+		 * profile's max_input_fd rather than the frame size. */
+		r = brig_submit_fd(call.client, &job, in.fd, call_on_item, call_on_final, &call,
+				   &job_id);
+	} else {
+		limit = brig_server_max_input(call.client);
+		if (input_read_checked(&in, limit, &data, &len) < 0) {
+			status = EXIT_NO_INPUT;
+			goto out;
+		}
+		job.input = data;
+		job.input_len = len;
+		r = brig_submit(call.client, &job, call_on_item, call_on_final, &call, &job_id);
 	}
-	job.input = data;
-	job.input_len = len;
-
-	r = brig_submit(call.client, &job, call_on_item, call_on_final, &call, &job_id);
 	if (r == -EINVAL) {
 		status = usage_error("invalid handler, profile or descriptor");
 		goto out;
@@ -646,7 +666,7 @@ static int parse_port(const char *text)
 }
 
 enum {
-	OPT_RO = 256,
+	OPT_RO = 257,
 	OPT_RW,
 	OPT_NET_CONNECT,
 };
@@ -664,11 +684,13 @@ static int cmd_exec(int argc, char *argv[])
 		{ "env", required_argument, NULL, 'e' },
 		{ "cwd", required_argument, NULL, 'C' },
 		{ "stdin", required_argument, NULL, 'i' },
+		{ "copy", no_argument, NULL, OPT_COPY },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *socket_option = NULL, *stdin_path = NULL, *path, *eq;
+	bool copy = false, pass_stdin = false;
 	struct brig_exec_job job = { .profile = "exec" };
 	struct strvec descriptors = { 0 }, env = { 0 };
 	struct exec_run run = { 0 };
@@ -725,6 +747,9 @@ static int cmd_exec(int argc, char *argv[])
 			break;
 		case 'i':
 			stdin_path = optarg;
+			break;
+		case OPT_COPY:
+			copy = true;
 			break;
 		case 'v':
 			run.verbose = true;
@@ -791,7 +816,9 @@ static int cmd_exec(int argc, char *argv[])
 		goto out;
 	}
 
-	if (stdin_path) {
+	/* A file or a pipe becomes the program's stdin as it is. */
+	pass_stdin = stdin_path && !copy && (in.size_known || in.is_pipe);
+	if (stdin_path && !pass_stdin) {
 		limit = brig_server_max_input(run.client);
 		if (input_read_checked(&in, limit, &data, &len) < 0) {
 			status = EXIT_NO_INPUT;
@@ -801,7 +828,12 @@ static int cmd_exec(int argc, char *argv[])
 		job.stdin_len = len;
 	}
 
-	r = brig_submit_exec(run.client, &job, exec_on_output, exec_on_final, &run, &job_id);
+	if (pass_stdin)
+		r = brig_submit_exec_fd(run.client, &job, in.fd, exec_on_output, exec_on_final, &run,
+					&job_id);
+	else
+		r = brig_submit_exec(run.client, &job, exec_on_output, exec_on_final, &run,
+				     &job_id);
 	if (r == -EINVAL) {
 		status = usage_error("invalid profile, argument, variable or descriptor");
 		goto out;

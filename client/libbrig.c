@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -101,6 +102,9 @@ struct job {
 	struct job *prev, *next;        /* submission order, for failing them in order */
 };
 
+/* Descriptors of frames submitted before the peer exists, at most. */
+#define UNSENT_FDS_MAX 16
+
 struct brig_client {
 	int fd;                         /* ours until a peer takes it */
 	struct peer *peer;
@@ -110,6 +114,11 @@ struct brig_client {
 	void (*on_closed)(void *arg, int err);
 	void *closed_arg;
 	msgpack_sbuffer unsent;         /* frames submitted before the peer exists */
+	struct {
+		size_t offset;          /* in unsent: the frame's first byte */
+		int fd;                 /* our copy, passed with that byte */
+	} unsent_fds[UNSENT_FDS_MAX];
+	size_t unsent_fd_count;
 
 	uint32_t max_frame;             /* what the server accepts from us */
 	uint32_t max_input;
@@ -389,6 +398,34 @@ static int client_send(struct brig_client *c, const char *frames, size_t len)
 	return 0;
 }
 
+/* The same for a frame whose first byte carries fd (the caller keeps fd). */
+static int client_send_fd(struct brig_client *c, const char *frames, size_t len, int fd)
+{
+	int copy;
+
+	if (c->peer && c->unsent.size == 0)
+		return peer_send_fd(c->peer, frames, len, fd);
+	if (c->unsent_fd_count == UNSENT_FDS_MAX)
+		return -BRIG_EBUSY;
+	copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (copy < 0)
+		return -errno;
+	c->unsent_fds[c->unsent_fd_count].offset = c->unsent.size;
+	if (msgpack_sbuffer_write(&c->unsent, frames, len) < 0) {
+		close(copy);
+		return -ENOMEM;
+	}
+	c->unsent_fds[c->unsent_fd_count++].fd = copy;
+	return 0;
+}
+
+static void unsent_fds_close(struct brig_client *c)
+{
+	for (size_t i = 0; i < c->unsent_fd_count; i++)
+		close(c->unsent_fds[i].fd);
+	c->unsent_fd_count = 0;
+}
+
 /* ---- tearing down ---- */
 
 static void client_destroy(struct brig_client *c)
@@ -411,6 +448,7 @@ static void client_destroy(struct brig_client *c)
 	strlist_free(&c->handlers);
 	strlist_free(&c->profiles);
 	msgpack_sbuffer_destroy(&c->unsent);
+	unsent_fds_close(c);
 	free(c);
 }
 
@@ -662,17 +700,36 @@ static int client_start_peer(struct brig_client *c, struct event_base *base)
 	return 0;
 }
 
-/* Hand what was submitted before the peer existed to it.  On failure
- * nothing is lost: the frames stay in unsent for the next try. */
+/*
+ * Hand what was submitted before the peer existed to it, each passed
+ * descriptor with the first byte of its frame.  Without descriptors a
+ * failure loses nothing (the frames stay in unsent for the next try); the
+ * peer only fails to queue when out of memory or closed, and then the
+ * connection is lost anyway.
+ */
 static int client_flush_unsent(struct brig_client *c)
 {
+	size_t pos = 0;
 	int r;
 
 	if (c->unsent.size == 0)
 		return 0;
-	r = peer_send(c->peer, c->unsent.data, c->unsent.size);
-	if (r < 0)
-		return r;
+	for (size_t i = 0; i <= c->unsent_fd_count; i++) {
+		size_t end = i < c->unsent_fd_count ? c->unsent_fds[i].offset : c->unsent.size;
+
+		if (end > pos) {
+			/* before the first descriptor, or the frames of descriptor i - 1 */
+			if (i == 0)
+				r = peer_send(c->peer, c->unsent.data + pos, end - pos);
+			else
+				r = peer_send_fd(c->peer, c->unsent.data + pos, end - pos,
+						 c->unsent_fds[i - 1].fd);
+			if (r < 0)
+				return r;
+		}
+		pos = end;
+	}
+	unsent_fds_close(c);
 	msgpack_sbuffer_destroy(&c->unsent);
 	msgpack_sbuffer_init(&c->unsent);
 	return 0;
@@ -879,8 +936,8 @@ static int check_strings(const char *const *v, size_t count, size_t max_count, s
  * leaves no trace.
  */
 static int job_start(struct brig_client *c, msgpack_sbuffer *sb, uint32_t id, bool exec,
-		     brig_item_fn on_item, brig_output_fn on_output, brig_final_fn on_final,
-		     void *arg, uint32_t *job_id)
+		     int pass_fd, brig_item_fn on_item, brig_output_fn on_output,
+		     brig_final_fn on_final, void *arg, uint32_t *job_id)
 {
 	struct job *j;
 	int r;
@@ -890,7 +947,10 @@ static int job_start(struct brig_client *c, msgpack_sbuffer *sb, uint32_t id, bo
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return -ENOMEM;
-	r = client_send(c, sb->data, sb->size);
+	if (pass_fd >= 0)
+		r = client_send_fd(c, sb->data, sb->size, pass_fd);
+	else
+		r = client_send(c, sb->data, sb->size);
 	if (r < 0) {
 		free(j);
 		return r;
@@ -907,14 +967,17 @@ static int job_start(struct brig_client *c, msgpack_sbuffer *sb, uint32_t id, bo
 	return 0;
 }
 
-int brig_submit(struct brig_client *c, const struct brig_job *job, brig_item_fn on_item,
-		brig_final_fn on_final, void *arg, uint32_t *job_id)
+/* A handler job with the input as bytes (input_fd -1) or as a descriptor. */
+static int submit_call(struct brig_client *c, const struct brig_job *job, int input_fd,
+		       brig_item_fn on_item, brig_final_fn on_final, void *arg, uint32_t *job_id)
 {
 	struct msg_submit m = { 0 };
 	msgpack_sbuffer sb;
 	int r;
 
 	if (!c || !job || !job->handler || !*job->handler || (!job->input && job->input_len))
+		return -EINVAL;
+	if (input_fd >= 0 && (job->input || job->input_len))
 		return -EINVAL;
 	if (c->error)
 		return -BRIG_ECLOSED;
@@ -931,6 +994,7 @@ int brig_submit(struct brig_client *c, const struct brig_job *job, brig_item_fn 
 		return -BRIG_EBUSY;
 
 	m.job_id = job_next_id(c);
+	m.input_fd = input_fd >= 0;
 	m.input = job->input;
 	m.input_len = job->input_len;
 	m.timeout_ms = job->timeout_ms;
@@ -940,14 +1004,30 @@ int brig_submit(struct brig_client *c, const struct brig_job *job, brig_item_fn 
 	msgpack_sbuffer_init(&sb);
 	r = msg_pack_submit(&sb, &m);
 	if (r == 0)
-		r = job_start(c, &sb, m.job_id, false, on_item, NULL, on_final, arg, job_id);
+		r = job_start(c, &sb, m.job_id, false, input_fd, on_item, NULL, on_final, arg,
+			      job_id);
 	msgpack_sbuffer_destroy(&sb);
 	return r;
 }
 
-int brig_submit_exec(struct brig_client *c, const struct brig_exec_job *job,
-		     brig_output_fn on_output, brig_final_fn on_final, void *arg,
-		     uint32_t *job_id)
+int brig_submit(struct brig_client *c, const struct brig_job *job, brig_item_fn on_item,
+		brig_final_fn on_final, void *arg, uint32_t *job_id)
+{
+	return submit_call(c, job, -1, on_item, on_final, arg, job_id);
+}
+
+int brig_submit_fd(struct brig_client *c, const struct brig_job *job, int input_fd,
+		   brig_item_fn on_item, brig_final_fn on_final, void *arg, uint32_t *job_id)
+{
+	if (input_fd < 0)
+		return -EBADF;
+	return submit_call(c, job, input_fd, on_item, on_final, arg, job_id);
+}
+
+/* An exec job with stdin as bytes (stdin_fd -1) or as a descriptor. */
+static int submit_exec(struct brig_client *c, const struct brig_exec_job *job, int stdin_fd,
+		       brig_output_fn on_output, brig_final_fn on_final, void *arg,
+		       uint32_t *job_id)
 {
 	struct msg_exec m = { 0 };
 	msgpack_sbuffer sb;
@@ -955,6 +1035,8 @@ int brig_submit_exec(struct brig_client *c, const struct brig_exec_job *job,
 
 	if (!c || !job || !job->argv || job->argc == 0 || !job->argv[0] || !*job->argv[0] ||
 	    (!job->stdin_data && job->stdin_len))
+		return -EINVAL;
+	if (stdin_fd >= 0 && (job->stdin_data || job->stdin_len))
 		return -EINVAL;
 	if (c->error)
 		return -BRIG_ECLOSED;
@@ -977,6 +1059,7 @@ int brig_submit_exec(struct brig_client *c, const struct brig_exec_job *job,
 	m.argv.count = job->argc;
 	m.env.v = job->env;
 	m.env.count = job->envc;
+	m.stdin_fd = stdin_fd >= 0;
 	m.stdin_data = job->stdin_data;
 	m.stdin_len = job->stdin_len;
 	m.timeout_ms = job->timeout_ms;
@@ -986,8 +1069,60 @@ int brig_submit_exec(struct brig_client *c, const struct brig_exec_job *job,
 	msgpack_sbuffer_init(&sb);
 	r = msg_pack_exec(&sb, &m);
 	if (r == 0)
-		r = job_start(c, &sb, m.job_id, true, NULL, on_output, on_final, arg, job_id);
+		r = job_start(c, &sb, m.job_id, true, stdin_fd, NULL, on_output, on_final, arg,
+			      job_id);
 	msgpack_sbuffer_destroy(&sb);
+	return r;
+}
+
+int brig_submit_exec(struct brig_client *c, const struct brig_exec_job *job,
+		     brig_output_fn on_output, brig_final_fn on_final, void *arg,
+		     uint32_t *job_id)
+{
+	return submit_exec(c, job, -1, on_output, on_final, arg, job_id);
+}
+
+int brig_submit_exec_fd(struct brig_client *c, const struct brig_exec_job *job, int stdin_fd,
+			brig_output_fn on_output, brig_final_fn on_final, void *arg,
+			uint32_t *job_id)
+{
+	if (stdin_fd < 0)
+		return -EBADF;
+	return submit_exec(c, job, stdin_fd, on_output, on_final, arg, job_id);
+}
+
+int brig_memfd(const char *name, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	size_t left = len;
+	int fd, r;
+
+	if (!data && len)
+		return -EINVAL;
+	fd = memfd_create(name ? name : "brig-input", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	if (len > 0 && ftruncate(fd, (off_t)len) < 0)
+		goto fail;
+	while (left > 0) {
+		ssize_t n = pwrite(fd, p, left, (off_t)(len - left));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0)
+			errno = EIO;
+		if (n <= 0)
+			goto fail;
+		p += n;
+		left -= (size_t)n;
+	}
+	/* Sealed: brigd's worker maps it instead of copying it. */
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+		goto fail;
+	return fd;
+fail:
+	r = -errno;
+	close(fd);
 	return r;
 }
 
@@ -1228,7 +1363,7 @@ static void call_on_final(void *arg, uint32_t job_id, const struct brig_status *
 
 /* Submit one job on a fresh connection (call or exec), wait for it, close. */
 static int call_run(const char *socket_path, const struct brig_job *job,
-		    const struct brig_exec_job *exec_job, struct call_state *s,
+		    const struct brig_exec_job *exec_job, int input_fd, struct call_state *s,
 		    struct brig_status *status)
 {
 	int r;
@@ -1237,9 +1372,9 @@ static int call_run(const char *socket_path, const struct brig_job *job,
 	if (r < 0)
 		return r;
 	if (job)
-		r = brig_submit(s->c, job, call_on_item, call_on_final, s, NULL);
+		r = submit_call(s->c, job, input_fd, call_on_item, call_on_final, s, NULL);
 	else
-		r = brig_submit_exec(s->c, exec_job, call_on_output, call_on_final, s, NULL);
+		r = submit_exec(s->c, exec_job, input_fd, call_on_output, call_on_final, s, NULL);
 	if (r < 0)
 		goto out;
 	/* wait_loop, not brig_wait: no callback here can reach s->c to close it,
@@ -1267,7 +1402,25 @@ int brig_call(const char *socket_path, const struct brig_job *job, brig_item_fn 
 
 	if (!job)
 		return -EINVAL;
-	return call_run(socket_path, job, NULL, &s, status);
+	return call_run(socket_path, job, NULL, -1, &s, status);
+}
+
+int brig_call_fd(const char *socket_path, const struct brig_job *job, int input_fd,
+		 brig_item_fn on_item, void *arg, struct brig_status *status, char *message_buf,
+		 size_t message_size)
+{
+	struct call_state s = {
+		.on_item = on_item,
+		.arg = arg,
+		.message_buf = message_size ? message_buf : NULL,
+		.message_size = message_size,
+	};
+
+	if (!job)
+		return -EINVAL;
+	if (input_fd < 0)
+		return -EBADF;
+	return call_run(socket_path, job, NULL, input_fd, &s, status);
 }
 
 int brig_exec(const char *socket_path, const struct brig_exec_job *job, brig_output_fn on_output,
@@ -1283,7 +1436,25 @@ int brig_exec(const char *socket_path, const struct brig_exec_job *job, brig_out
 	/* Checked before connecting: an empty argv is the caller's bug. */
 	if (!job || !job->argv || job->argc == 0)
 		return -EINVAL;
-	return call_run(socket_path, NULL, job, &s, status);
+	return call_run(socket_path, NULL, job, -1, &s, status);
+}
+
+int brig_exec_fd(const char *socket_path, const struct brig_exec_job *job, int stdin_fd,
+		 brig_output_fn on_output, void *arg, struct brig_status *status,
+		 char *message_buf, size_t message_size)
+{
+	struct call_state s = {
+		.on_output = on_output,
+		.arg = arg,
+		.message_buf = message_size ? message_buf : NULL,
+		.message_size = message_size,
+	};
+
+	if (!job || !job->argv || job->argc == 0)
+		return -EINVAL;
+	if (stdin_fd < 0)
+		return -EBADF;
+	return call_run(socket_path, NULL, job, stdin_fd, &s, status);
 }
 
 /* ---- strings ---- */

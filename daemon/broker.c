@@ -24,6 +24,7 @@
 
 #include "broker.h"
 #include "chan.h"
+#include "input_fd.h"
 #include "log.h"
 #include "msg.h"
 #include "peer.h"
@@ -66,6 +67,7 @@ struct job {
 	bool exec;                      /* an exec job (program) */
 	uint8_t *input;                 /* the worker's frame, until handed over */
 	size_t input_len;
+	int input_fd;                   /* passed by the client, until handed over; or -1 */
 	bool exited;                    /* exec: the program's wait status came */
 	int64_t exit_status;
 	uint64_t submitted_usec;
@@ -279,6 +281,8 @@ static void job_free(struct job *j)
 	if (j->deadline)
 		event_free(j->deadline);
 	free(j->input);
+	if (j->input_fd >= 0)
+		close(j->input_fd);
 	free(j);
 }
 
@@ -400,9 +404,17 @@ static void job_start(struct job *j, struct worker *w)
 	log_debug("job %u (client %" PRIu64 ") to worker %u", j->id, j->client ? j->client->serial : 0,
 		  w->id);
 	/* The worker's frame was packed and checked when the job was accepted. */
-	r = peer_send(w->peer, j->input, j->input_len);
+	if (j->input_fd >= 0)
+		r = peer_send_fd(w->peer, j->input, j->input_len, j->input_fd);
+	else
+		r = peer_send(w->peer, j->input, j->input_len);
 	free(j->input);
 	j->input = NULL;
+	/* The peer sends its own copy: ours goes now (invariant 4). */
+	if (j->input_fd >= 0) {
+		close(j->input_fd);
+		j->input_fd = -1;
+	}
 	if (r < 0)
 		job_abort(j, BRIG_OUTCOME_BROKER_ERROR, "cannot hand the job to a worker: %s",
 			  strerror(-r));
@@ -656,6 +668,10 @@ static void worker_on_close(struct peer *p, int err, void *arg)
 	if (err == -EMSGSIZE || err == -EBADMSG)
 		worker_misbehaved(w, "frame header %s", err == -EMSGSIZE ? "over the size limit" :
 									   "declares an empty frame");
+	else if (err == -EPROTO)
+		/* The broker takes no descriptor from a worker: the kernel
+		 * dropped it (MSG_CTRUNC), and the peer said so. */
+		worker_misbehaved(w, "it passed a file descriptor");
 	else
 		/* Normal at the end of a job: the exit report from the zygote decides. */
 		worker_close_channel(w);
@@ -1195,6 +1211,7 @@ static struct job *job_accept(struct client *c, uint32_t job_id, const char *pro
 	}
 	j->broker = b;
 	j->id = job_id;
+	j->input_fd = -1;
 	j->profile = (size_t)profile_index;
 	j->forced_outcome = -1;
 	j->violation = -1;
@@ -1243,6 +1260,46 @@ static void job_enqueue(struct client *c, struct job *j)
 	pool_dispatch(b, j->profile);
 }
 
+/*
+ * A job whose input (or stdin) is nil takes the descriptor that arrived
+ * with its frame (peer.h) and checks what it is.  Returns 0, or -1 after
+ * an ERROR naming the job (the job is then freed).
+ */
+static int job_take_input_fd(struct client *c, struct job *j, const char *field)
+{
+	const struct profile_config *profile = &c->broker->cfg->profiles[j->profile];
+	char why[256];
+	int fd = peer_take_fd(c->peer), r;
+
+	if (fd < 0) {
+		client_error(c, true, j->id, BRIG_ERROR_BAD_REQUEST,
+			     "%s is nil (a passed file descriptor), but no descriptor arrived with "
+			     "this frame", field);
+		goto fail;
+	}
+	if (profile->max_input_fd == 0) {
+		client_error(c, true, j->id, BRIG_ERROR_DENIED,
+			     "profile '%s' takes no passed descriptors (max_input_fd = 0)",
+			     profile->name);
+		goto fail;
+	}
+	/* Invariant 2: only a file the client opened itself, read-only for
+	 * what a program gets, and never a directory, socket or O_PATH. */
+	r = input_fd_check(fd, j->exec, profile->max_input_fd, why, sizeof(why));
+	if (r < 0) {
+		client_error(c, true, j->id, r == -EFBIG ? BRIG_ERROR_BAD_REQUEST : BRIG_ERROR_DENIED,
+			     "%s: %s", field, why);
+		goto fail;
+	}
+	j->input_fd = fd;
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	job_free(j);
+	return -1;
+}
+
 static void client_on_submit(struct client *c, struct msg_in *in)
 {
 	struct broker *b = c->broker;
@@ -1256,12 +1313,16 @@ static void client_on_submit(struct client *c, struct msg_in *in)
 	j = job_accept(c, m.job_id, m.profile, m.handler, m.timeout_ms, &m.descriptors);
 	if (!j)
 		return;
+	if (m.input_fd && job_take_input_fd(c, j, "SUBMIT input") < 0)
+		return;
 	snprintf(j->handler, sizeof(j->handler), "%s", m.handler);
 	{
 		/* The descriptors go on verbatim: they were checked above. */
 		char *texts[BRIG_DESCRIPTORS_MAX];
 		char storage[BRIG_DESCRIPTORS_MAX][BRIG_DESCRIPTOR_TEXT_MAX];
-		struct msg_worker_job wj = { .input = m.input, .input_len = m.input_len };
+		struct msg_worker_job wj = {
+			.input_fd = m.input_fd, .input = m.input, .input_len = m.input_len,
+		};
 
 		for (size_t i = 0; i < m.descriptors.count; i++) {
 			msg_strv_get(&m.descriptors, i, storage[i], sizeof(storage[i]));
@@ -1296,6 +1357,8 @@ static void client_on_exec(struct client *c, struct msg_in *in)
 		       &m.descriptors);
 	if (!j)
 		return;
+	if (m.stdin_fd && job_take_input_fd(c, j, "EXEC stdin") < 0)
+		return;
 	argv = msg_strv_dup(&m.argv);
 	env = msg_strv_dup(&m.env);
 	desc = msg_strv_dup(&m.descriptors);
@@ -1308,6 +1371,7 @@ static void client_on_exec(struct client *c, struct msg_in *in)
 	we.descriptors.v = (const char *const *)desc;
 	we.descriptors.count = m.descriptors.count;
 	snprintf(we.cwd, sizeof(we.cwd), "%s", m.cwd);
+	we.stdin_fd = m.stdin_fd;
 	we.stdin_data = m.stdin_data;
 	we.stdin_len = m.stdin_len;
 	if (!argv || !env || !desc || msg_pack_worker_exec(&b->sb, &we) < 0) {
@@ -1376,6 +1440,10 @@ static void client_free(struct client *c)
 	LIST_REMOVE(c, link);
 	b->client_count--;
 	event_free(c->timer);
+	if (peer_unclaimed_fds(c->peer) > 0)
+		log_info("client %" PRIu64 " (uid %u pid %d) passed %" PRIu64 " file descriptors "
+			 "no frame claimed (closed)", c->serial, (unsigned)c->uid, (int)c->pid,
+			 peer_unclaimed_fds(c->peer));
 	peer_free(c->peer);
 	log_info("client %" PRIu64 " (uid %u pid %d) disconnected", c->serial, (unsigned)c->uid,
 		 (int)c->pid);
@@ -1432,6 +1500,16 @@ static void client_on_close(struct peer *p, int err, void *arg)
 	}
 	if (err == -EBADMSG && !c->closing) {
 		client_reject(c, "a frame of length 0 is not allowed");
+		return;
+	}
+	if (err == -ETOOMANYREFS && !c->closing) {
+		client_reject(c, "more than %d passed file descriptors wait for their frame",
+			      BRIG_CLIENT_MAX_FDS);
+		return;
+	}
+	if (err == -EPROTO && !c->closing) {
+		client_reject(c, "passed file descriptors were truncated (MSG_CTRUNC): at most %d "
+				 "may wait for their frame", BRIG_CLIENT_MAX_FDS);
 		return;
 	}
 	client_free(c);
@@ -1494,6 +1572,8 @@ static void broker_accept(evutil_socket_t fd, short what, void *arg)
 		}
 		LIST_INIT(&c->jobs);
 		c->peer = peer_new(b->base, cfd, b->cfg->max_frame, client_on_frame, client_on_close, c);
+		if (c->peer)
+			peer_accept_fds(c->peer, BRIG_CLIENT_MAX_FDS);
 		c->timer = evtimer_new(b->base, client_timer_cb, c);
 		if (!c->peer || !c->timer) {
 			if (c->timer)

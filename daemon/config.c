@@ -41,6 +41,7 @@ static void profile_set_defaults(struct profile_config *p, const char *name)
 	p->timeout_ms = 10000;
 	p->max_timeout_ms = 300000;
 	p->max_output = 16u * 1024 * 1024;
+	p->max_input_fd = 256u * 1024 * 1024;
 	spec_set_defaults(&p->spec);
 	/* A uid of its own per worker: concurrent jobs cannot signal, ptrace or
 	 * share rlimit counts with each other (each profile its own range). */
@@ -365,6 +366,11 @@ static int parse_profile_key(struct parse_state *st, int line, struct profile_co
 		if (!parse_u64(value, 1024, UINT32_MAX, &v))
 			return parse_fail(st, line, "max_output: expected 1024..4294967295 bytes");
 		p->max_output = v;
+	} else if (strcmp(key, "max_input_fd") == 0) {
+		if (!parse_u64(value, 0, BRIG_MAX_INPUT_FD, &v))
+			return parse_fail(st, line, "max_input_fd: expected 0..%llu bytes",
+					  (unsigned long long)BRIG_MAX_INPUT_FD);
+		p->max_input_fd = v;
 	} else {
 		/* Everything else is a sandbox descriptor (spec.c). */
 		r = spec_set_descriptor(&p->spec, key, value, err, sizeof(err));

@@ -25,6 +25,8 @@
 #define BRIG_FRESH_UID_BASE 3000000000u
 #define BRIG_MAX_POLICY_IDS 64
 #define BRIG_MAX_PROFILE_HANDLERS 64
+/* The largest max_input_fd: a worker maps or reads the whole input. */
+#define BRIG_MAX_INPUT_FD (16ull * 1024 * 1024 * 1024)
 
 struct profile_config {
 	char name[BRIG_NAME_MAX + 1];
@@ -35,6 +37,7 @@ struct profile_config {
 	uint32_t timeout_ms;            /* default wall-clock limit per job */
 	uint32_t max_timeout_ms;        /* what a request may ask for at most */
 	uint64_t max_output;            /* item bytes per job */
+	uint64_t max_input_fd;          /* bytes of an input passed as a descriptor; 0: none */
 	struct spec spec;               /* the sandbox, validated at load */
 
 	/* Client policy: who may use this profile, and for which handlers. */

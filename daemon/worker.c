@@ -12,7 +12,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sys/mman.h>
+
 #include "frame.h"
+#include "input_fd.h"
 #include "msg.h"
 #include "util.h"
 #include "worker.h"
@@ -111,15 +114,56 @@ static const struct brig_ctx_ops emitter_ops = {
 	.fail = emitter_fail,
 };
 
+/*
+ * Read a frame's header, and the descriptor the broker passed with its
+ * first byte (a job's input), if any: *passed_fd, or -1.
+ */
+static int read_header(int fd, uint8_t header[FRAME_HEADER_SIZE], int *passed_fd)
+{
+	struct iovec iov = { .iov_base = header, .iov_len = FRAME_HEADER_SIZE };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = control.buf, .msg_controllen = sizeof(control.buf),
+	};
+	struct cmsghdr *cmsg;
+	ssize_t n;
+
+	*passed_fd = -1;
+	do
+		n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return -ECONNRESET;
+	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+		if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS &&
+		    cmsg->cmsg_len >= CMSG_LEN(sizeof(int)) && *passed_fd < 0)
+			memcpy(passed_fd, CMSG_DATA(cmsg), sizeof(int));
+	}
+	/* The broker passes one descriptor at most. */
+	if (msg.msg_flags & MSG_CTRUNC) {
+		if (*passed_fd >= 0)
+			close(*passed_fd);
+		*passed_fd = -1;
+		return -EBADMSG;
+	}
+	return read_all(fd, header + n, FRAME_HEADER_SIZE - (size_t)n);
+}
+
 /* Read exactly one frame from the broker; the length is checked first. */
-static int read_frame(int fd, size_t max_frame, uint8_t **body, size_t *len)
+static int read_frame(int fd, size_t max_frame, uint8_t **body, size_t *len, int *passed_fd)
 {
 	uint8_t header[FRAME_HEADER_SIZE];
 	uint32_t body_len;
 	uint8_t *buf;
 	int r;
 
-	if ((r = read_all(fd, header, sizeof(header))) < 0)
+	if ((r = read_header(fd, header, passed_fd)) < 0)
 		return r;
 	if ((r = frame_parse_header(header, max_frame, &body_len)) < 0)
 		return r;
@@ -191,22 +235,42 @@ static int apply_narrowing(const struct profile_config *profile, const struct ms
 }
 
 static int run_call(struct worker_emitter *em, const struct profile_config *profile,
-		    const struct plugin_set *plugins, struct msg_in *in, size_t max_input)
+		    const struct plugin_set *plugins, struct msg_in *in, size_t max_input,
+		    int input_fd)
 {
 	struct msg_worker_job job;
 	const struct brig_handler *handler;
 	struct brig_ctx ctx = { .ops = &emitter_ops, .impl = em };
+	const uint8_t *input;
+	size_t input_len;
+	bool mapped = false, loaded = false;
 	char err[512];
 	int r;
 
-	if (msg_decode_worker_job(in, max_input, &job) < 0)
+	if (msg_decode_worker_job(in, max_input, &job) < 0 || job.input_fd != (input_fd >= 0))
 		return -EBADMSG;
 	handler = plugin_set_find(plugins, job.handler);
 	if (!handler)
 		return send_done(em, WORKER_STATUS_NO_HANDLER, "no such handler in this worker");
 	if (apply_narrowing(profile, &job.descriptors, err, sizeof(err)) < 0)
 		return send_done(em, WORKER_STATUS_NO_HANDLER, err);
-	r = handler->run(&ctx, job.input, job.input_len);
+	input = job.input;
+	input_len = job.input_len;
+	if (input_fd >= 0) {
+		/* A sealed memfd is mapped (no copy), anything else read; the
+		 * handler gets bytes, never the descriptor, which goes now. */
+		r = input_fd_load(input_fd, profile->max_input_fd, &input, &input_len, &mapped, err,
+				  sizeof(err));
+		close(input_fd);
+		if (r < 0)
+			return send_done(em, WORKER_STATUS_ERROR, err);
+		loaded = true;
+	}
+	r = handler->run(&ctx, input, input_len);
+	if (loaded && mapped && input_len > 0)
+		munmap((void *)input, input_len);
+	else if (loaded && !mapped)
+		free((void *)input);
 	if (em->broken)
 		return -EPIPE;
 	if (r != 0 || em->error[0]) {
@@ -267,7 +331,7 @@ static pid_t start_program(char **argv, char **env, const char *cwd, int in_fd, 
 }
 
 static int run_exec(struct worker_emitter *em, const struct profile_config *profile,
-		    struct msg_in *in, size_t max_input)
+		    struct msg_in *in, size_t max_input, int stdin_fd)
 {
 	struct msg_worker_exec x;
 	int in_pipe[2] = { -1, -1 }, out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 };
@@ -278,10 +342,12 @@ static int run_exec(struct worker_emitter *em, const struct profile_config *prof
 	char err[512];
 	pid_t pid;
 
-	if (msg_decode_worker_exec(in, max_input, &x) < 0)
+	if (msg_decode_worker_exec(in, max_input, &x) < 0 || x.stdin_fd != (stdin_fd >= 0))
 		return -EBADMSG;
-	if (apply_narrowing(profile, &x.descriptors, err, sizeof(err)) < 0)
-		return send_done(em, WORKER_STATUS_NO_HANDLER, err);
+	if (apply_narrowing(profile, &x.descriptors, err, sizeof(err)) < 0) {
+		r = send_done(em, WORKER_STATUS_NO_HANDLER, err);
+		goto out;
+	}
 	argv = msg_strv_dup(&x.argv);
 	env = msg_strv_dup(&x.env);
 	if (!argv || !env || pipe2(in_pipe, O_CLOEXEC) < 0 || pipe2(out_pipe, O_CLOEXEC) < 0 ||
@@ -289,7 +355,13 @@ static int run_exec(struct worker_emitter *em, const struct profile_config *prof
 		r = send_done(em, WORKER_STATUS_ERROR, "cannot set up the program's stdio");
 		goto out;
 	}
-	pid = start_program(argv, env, x.cwd, in_pipe[0], out_pipe[1], err_pipe[1]);
+	/* A passed stdin goes to the program as it is (a file it may seek, or
+	 * a pipe); the bytes of a stdin field are fed through a pipe. */
+	pid = start_program(argv, env, x.cwd, stdin_fd >= 0 ? stdin_fd : in_pipe[0], out_pipe[1],
+			    err_pipe[1]);
+	if (stdin_fd >= 0)
+		close(stdin_fd);
+	stdin_fd = -1;
 	close(in_pipe[0]);
 	close(out_pipe[1]);
 	close(err_pipe[1]);
@@ -399,14 +471,17 @@ out:
 	}
 	if (pidfd >= 0)
 		close(pidfd);
+	if (stdin_fd >= 0)
+		close(stdin_fd);
 	free(argv);
 	free(env);
 	return r;
 }
 
+/* input_fd: passed with the job (or -1); the callee closes it. */
 static int run_job(struct worker_emitter *em, const struct profile_config *profile,
 		   const struct plugin_set *plugins, const uint8_t *body, size_t len,
-		   size_t max_input)
+		   size_t max_input, int input_fd)
 {
 	struct msg_in in;
 	int type, r;
@@ -414,9 +489,9 @@ static int run_job(struct worker_emitter *em, const struct profile_config *profi
 	/* The broker is trusted, but its frames are checked all the same. */
 	type = msg_open(&in, body, len);
 	if (type == MSG_WORKER_JOB)
-		r = run_call(em, profile, plugins, &in, max_input);
+		r = run_call(em, profile, plugins, &in, max_input, input_fd);
 	else if (type == MSG_WORKER_EXEC && profile->allow_exec)
-		r = run_exec(em, profile, &in, max_input);
+		r = run_exec(em, profile, &in, max_input, input_fd);
 	else
 		r = -EBADMSG;
 	msg_close(&in);
@@ -461,16 +536,16 @@ static void worker_serve(const struct config *cfg, const struct profile_config *
 	struct worker_emitter em = { .fd = WORKER_CHANNEL_FD, .max_frame = cfg->max_frame };
 	uint8_t *body = NULL;
 	size_t len;
-	int r;
+	int r, input_fd = -1;
 
 	msgpack_sbuffer_init(&em.sb);
 	if (msg_pack_worker_ready(&em.sb) < 0 || write_all(em.fd, em.sb.data, em.sb.size) < 0)
 		_exit(WORKER_EXIT_CHANNEL);
 	msgpack_sbuffer_clear(&em.sb);
 
-	if (read_frame(em.fd, cfg->max_frame, &body, &len) < 0)
+	if (read_frame(em.fd, cfg->max_frame, &body, &len, &input_fd) < 0)
 		_exit(WORKER_EXIT_CHANNEL);
-	r = run_job(&em, profile, plugins, body, len, cfg->max_input);
+	r = run_job(&em, profile, plugins, body, len, cfg->max_input, input_fd);
 	free(body);
 	msgpack_sbuffer_destroy(&em.sb);
 	/* _exit: no atexit handlers or stdio flushes of the zygote's state. */

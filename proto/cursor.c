@@ -210,6 +210,26 @@ int cursor_bin(struct cursor *c, const char *field, size_t limit, const uint8_t 
 	return 0;
 }
 
+int cursor_bin_or_nil(struct cursor *c, const char *field, size_t limit, bool *is_nil,
+		      const uint8_t **data, size_t *len)
+{
+	const msgpack_object *o = cursor_next(c, field);
+
+	if (o == NULL)
+		return -EBADMSG;
+	if (o->type == MSGPACK_OBJECT_NIL) {
+		*is_nil = true;
+		*data = NULL;
+		*len = 0;
+		c->pos++;
+		return 0;
+	}
+	if (o->type != MSGPACK_OBJECT_BIN)
+		return cursor_wrong_type(c, field, "bin or nil", o);
+	*is_nil = false;
+	return cursor_bin(c, field, limit, data, len);
+}
+
 int cursor_any(struct cursor *c, const char *field, const msgpack_object **obj)
 {
 	const msgpack_object *o = cursor_next(c, field);

@@ -38,6 +38,9 @@ int cursor_str(struct cursor *c, const char *field, char *buf, size_t size);
 /* A bin of at most limit bytes; *data points into the unpacked frame. */
 int cursor_bin(struct cursor *c, const char *field, size_t limit, const uint8_t **data,
 	       size_t *len);
+/* A bin as cursor_bin, or nil (*is_nil = true, *data NULL, *len 0). */
+int cursor_bin_or_nil(struct cursor *c, const char *field, size_t limit, bool *is_nil,
+		      const uint8_t **data, size_t *len);
 /* Any object; *obj points into the unpacked frame. */
 int cursor_any(struct cursor *c, const char *field, const msgpack_object **obj);
 /* An array of at most max entries: sub becomes a cursor over it. */

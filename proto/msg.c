@@ -329,6 +329,18 @@ static void put_bin(struct frame_writer *w, const uint8_t *data, size_t len)
 		writer_check(w, msgpack_pack_bin_body(&w->pk, data, len));
 }
 
+/* An input field: the bytes, or nil for "the descriptor passed with this frame". */
+static void put_input(struct frame_writer *w, bool from_fd, const uint8_t *data, size_t len)
+{
+	if (!from_fd) {
+		put_bin(w, data, len);
+		return;
+	}
+	if (len > 0)
+		writer_fail(w, -EINVAL);
+	put_nil(w);
+}
+
 static void put_object(struct frame_writer *w, const msgpack_object *obj)
 {
 	if (w->err != 0)
@@ -672,7 +684,7 @@ out:
 	return r;
 }
 
-/* SUBMIT: job_id u32, handler str, profile str, input bin, timeout_ms u32,
+/* SUBMIT: job_id u32, handler str, profile str, input bin or nil, timeout_ms u32,
  * descriptors [str] */
 
 int msg_pack_submit(msgpack_sbuffer *sb, const struct msg_submit *m)
@@ -683,7 +695,7 @@ int msg_pack_submit(msgpack_sbuffer *sb, const struct msg_submit *m)
 	put_u32(&w, m->job_id);
 	put_str(&w, m->handler, BRIG_NAME_MAX);
 	put_str(&w, m->profile, BRIG_NAME_MAX);
-	put_bin(&w, m->input, m->input_len);
+	put_input(&w, m->input_fd, m->input, m->input_len);
 	put_u32(&w, m->timeout_ms);
 	put_strv(&w, &m->descriptors, BRIG_DESCRIPTORS_MAX, BRIG_DESCRIPTOR_LEN);
 	return writer_end(&w);
@@ -701,7 +713,8 @@ int msg_decode_submit(struct msg_in *in, size_t input_limit, struct msg_submit *
 	if ((r = cursor_u32(&c, "job_id", &out.job_id)) < 0 ||
 	    (r = cursor_str(&c, "handler", out.handler, sizeof(out.handler))) < 0 ||
 	    (r = cursor_str(&c, "profile", out.profile, sizeof(out.profile))) < 0 ||
-	    (r = cursor_bin(&c, "input", input_limit, &out.input, &out.input_len)) < 0 ||
+	    (r = cursor_bin_or_nil(&c, "input", input_limit, &out.input_fd, &out.input,
+				       &out.input_len)) < 0 ||
 	    (r = cursor_u32(&c, "timeout_ms", &out.timeout_ms)) < 0 ||
 	    (r = decode_strv(&c, "descriptors", 0, BRIG_DESCRIPTORS_MAX, BRIG_DESCRIPTOR_LEN,
 			     &out.descriptors)) < 0 ||
@@ -711,7 +724,7 @@ int msg_decode_submit(struct msg_in *in, size_t input_limit, struct msg_submit *
 	return 0;
 }
 
-/* EXEC: job_id u32, profile str, argv [str], env [str], cwd str, stdin bin,
+/* EXEC: job_id u32, profile str, argv [str], env [str], cwd str, stdin bin or nil,
  * timeout_ms u32, descriptors [str] */
 
 int msg_pack_exec(msgpack_sbuffer *sb, const struct msg_exec *m)
@@ -726,7 +739,7 @@ int msg_pack_exec(msgpack_sbuffer *sb, const struct msg_exec *m)
 	put_strv(&w, &m->argv, BRIG_ARGV_MAX, BRIG_ARG_LEN);
 	put_strv(&w, &m->env, BRIG_ARGV_MAX, BRIG_ARG_LEN);
 	put_str(&w, m->cwd, BRIG_PATH_LEN);
-	put_bin(&w, m->stdin_data, m->stdin_len);
+	put_input(&w, m->stdin_fd, m->stdin_data, m->stdin_len);
 	put_u32(&w, m->timeout_ms);
 	put_strv(&w, &m->descriptors, BRIG_DESCRIPTORS_MAX, BRIG_DESCRIPTOR_LEN);
 	return writer_end(&w);
@@ -746,7 +759,8 @@ int msg_decode_exec(struct msg_in *in, size_t input_limit, struct msg_exec *m)
 	    (r = decode_strv(&c, "argv", 1, BRIG_ARGV_MAX, BRIG_ARG_LEN, &out.argv)) < 0 ||
 	    (r = decode_strv(&c, "env", 0, BRIG_ARGV_MAX, BRIG_ARG_LEN, &out.env)) < 0 ||
 	    (r = cursor_str(&c, "cwd", out.cwd, sizeof(out.cwd))) < 0 ||
-	    (r = cursor_bin(&c, "stdin", input_limit, &out.stdin_data, &out.stdin_len)) < 0 ||
+	    (r = cursor_bin_or_nil(&c, "stdin", input_limit, &out.stdin_fd, &out.stdin_data,
+				       &out.stdin_len)) < 0 ||
 	    (r = cursor_u32(&c, "timeout_ms", &out.timeout_ms)) < 0 ||
 	    (r = decode_strv(&c, "descriptors", 0, BRIG_DESCRIPTORS_MAX, BRIG_DESCRIPTOR_LEN,
 			     &out.descriptors)) < 0 ||
@@ -959,7 +973,7 @@ int msg_decode_worker_ready(struct msg_in *in)
 	return cursor_end(&c);
 }
 
-/* WORKER_JOB: handler str, input bin */
+/* WORKER_JOB: handler str, input bin or nil, descriptors [str] */
 
 int msg_pack_worker_job(msgpack_sbuffer *sb, const struct msg_worker_job *m)
 {
@@ -967,7 +981,7 @@ int msg_pack_worker_job(msgpack_sbuffer *sb, const struct msg_worker_job *m)
 
 	writer_begin(&w, sb, MSG_WORKER_JOB, 3);
 	put_str(&w, m->handler, BRIG_NAME_MAX);
-	put_bin(&w, m->input, m->input_len);
+	put_input(&w, m->input_fd, m->input, m->input_len);
 	put_strv(&w, &m->descriptors, BRIG_DESCRIPTORS_MAX, BRIG_DESCRIPTOR_LEN);
 	return writer_end(&w);
 }
@@ -982,7 +996,8 @@ int msg_decode_worker_job(struct msg_in *in, size_t input_limit, struct msg_work
 	if (r < 0)
 		return r;
 	if ((r = cursor_str(&c, "handler", out.handler, sizeof(out.handler))) < 0 ||
-	    (r = cursor_bin(&c, "input", input_limit, &out.input, &out.input_len)) < 0 ||
+	    (r = cursor_bin_or_nil(&c, "input", input_limit, &out.input_fd, &out.input,
+				       &out.input_len)) < 0 ||
 	    (r = decode_strv(&c, "descriptors", 0, BRIG_DESCRIPTORS_MAX, BRIG_DESCRIPTOR_LEN,
 			     &out.descriptors)) < 0 ||
 	    (r = cursor_end(&c)) < 0)
@@ -1078,7 +1093,7 @@ int msg_decode_worker_violation(struct msg_in *in, struct msg_worker_violation *
 	return 0;
 }
 
-/* WORKER_EXEC: argv [str], env [str], cwd str, stdin bin, descriptors [str] */
+/* WORKER_EXEC: argv [str], env [str], cwd str, stdin bin or nil, descriptors [str] */
 
 int msg_pack_worker_exec(msgpack_sbuffer *sb, const struct msg_worker_exec *m)
 {
@@ -1090,7 +1105,7 @@ int msg_pack_worker_exec(msgpack_sbuffer *sb, const struct msg_worker_exec *m)
 	put_strv(&w, &m->argv, BRIG_ARGV_MAX, BRIG_ARG_LEN);
 	put_strv(&w, &m->env, BRIG_ARGV_MAX, BRIG_ARG_LEN);
 	put_str(&w, m->cwd, BRIG_PATH_LEN);
-	put_bin(&w, m->stdin_data, m->stdin_len);
+	put_input(&w, m->stdin_fd, m->stdin_data, m->stdin_len);
 	put_strv(&w, &m->descriptors, BRIG_DESCRIPTORS_MAX, BRIG_DESCRIPTOR_LEN);
 	return writer_end(&w);
 }
@@ -1107,7 +1122,8 @@ int msg_decode_worker_exec(struct msg_in *in, size_t input_limit, struct msg_wor
 	if ((r = decode_strv(&c, "argv", 1, BRIG_ARGV_MAX, BRIG_ARG_LEN, &out.argv)) < 0 ||
 	    (r = decode_strv(&c, "env", 0, BRIG_ARGV_MAX, BRIG_ARG_LEN, &out.env)) < 0 ||
 	    (r = cursor_str(&c, "cwd", out.cwd, sizeof(out.cwd))) < 0 ||
-	    (r = cursor_bin(&c, "stdin", input_limit, &out.stdin_data, &out.stdin_len)) < 0 ||
+	    (r = cursor_bin_or_nil(&c, "stdin", input_limit, &out.stdin_fd, &out.stdin_data,
+				       &out.stdin_len)) < 0 ||
 	    (r = decode_strv(&c, "descriptors", 0, BRIG_DESCRIPTORS_MAX, BRIG_DESCRIPTOR_LEN,
 			     &out.descriptors)) < 0 ||
 	    (r = cursor_end(&c)) < 0)

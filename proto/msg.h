@@ -71,6 +71,9 @@ struct msg_submit {
 	uint32_t job_id;
 	char handler[BRIG_NAME_MAX + 1];
 	char profile[BRIG_NAME_MAX + 1];   /* "" = the default profile */
+	/* true (nil on the wire): the input is the descriptor passed with
+	 * this frame, and input/input_len are NULL/0 */
+	bool input_fd;
 	const uint8_t *input;
 	size_t input_len;
 	uint32_t timeout_ms;               /* 0 = the profile's default */
@@ -83,6 +86,7 @@ struct msg_exec {
 	struct msg_strv argv;              /* at least one entry */
 	struct msg_strv env;
 	char cwd[BRIG_PATH_LEN + 1];       /* "" = / */
+	bool stdin_fd;                     /* stdin is the passed descriptor (nil) */
 	const uint8_t *stdin_data;
 	size_t stdin_len;
 	uint32_t timeout_ms;
@@ -124,6 +128,7 @@ struct msg_error {
 
 struct msg_worker_job {
 	char handler[BRIG_NAME_MAX + 1];
+	bool input_fd;                     /* the input is the passed descriptor (nil) */
 	const uint8_t *input;
 	size_t input_len;
 	struct msg_strv descriptors;
@@ -133,6 +138,7 @@ struct msg_worker_exec {
 	struct msg_strv argv;
 	struct msg_strv env;
 	char cwd[BRIG_PATH_LEN + 1];
+	bool stdin_fd;                     /* stdin is the passed descriptor (nil) */
 	const uint8_t *stdin_data;
 	size_t stdin_len;
 	struct msg_strv descriptors;

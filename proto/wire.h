@@ -21,7 +21,7 @@
  * Bump whenever a message gains, loses or changes a field, or a type's
  * meaning changes.  The broker refuses a HELLO with another version.
  */
-#define BRIG_PROTOCOL_VERSION 2
+#define BRIG_PROTOCOL_VERSION 3   /* 3: an input may be nil, a passed fd */
 
 #define FRAME_HEADER_SIZE 4
 
@@ -39,6 +39,8 @@
 #define BRIG_ARGV_MAX 256           /* argv and env entries of an exec job */
 #define BRIG_ARG_LEN 4096           /* bytes of one argv or env entry */
 #define BRIG_PATH_LEN 256           /* an exec job's cwd */
+/* Passed descriptors waiting for their frame on one client connection. */
+#define BRIG_CLIENT_MAX_FDS 8
 
 enum msg_type {
 	/* hello block: client <-> broker, once per connection */

@@ -311,6 +311,13 @@ START_TEST(test_client_message)
 }
 END_TEST
 
+/* A worker may pass no descriptor to the broker. */
+START_TEST(test_passed_fd)
+{
+	run_malicious("passfd", "", BRIG_OUTCOME_CRASHED, BROKE ": it passed a file descriptor");
+}
+END_TEST
+
 START_TEST(test_flood)
 {
 	run_malicious("flood", "", BRIG_OUTCOME_OUTPUT_LIMIT, "output exceeds the profile's limit");
@@ -331,6 +338,7 @@ static Suite *malicious_worker_suite(void)
 	tcase_add_test(tc, test_forged_item_for_other_job);
 	tcase_add_test(tc, test_forged_final_for_other_job);
 	tcase_add_test(tc, test_client_message);
+	tcase_add_test(tc, test_passed_fd);
 	tcase_add_test(tc, test_flood);
 	suite_add_tcase(s, tc);
 	return s;

@@ -372,6 +372,75 @@ START_TEST(test_round_trip_submit_empty_input)
 }
 END_TEST
 
+/* nil input: the descriptor passed with the frame; bytes and nil never mix. */
+START_TEST(test_round_trip_input_fd)
+{
+	static const char *const argv[] = { "wc", "-c" };
+	struct msg_submit s = { .job_id = 7, .handler = "magic", .input_fd = true };
+	struct msg_exec x = { .job_id = 8, .argv = { argv, 2, NULL }, .stdin_fd = true };
+	struct msg_worker_job wj = { .handler = "magic", .input_fd = true };
+	struct msg_worker_exec wx = { .argv = { argv, 2, NULL }, .stdin_fd = true };
+	struct msg_submit s_out;
+	struct msg_exec x_out;
+	struct msg_worker_job wj_out;
+	struct msg_worker_exec wx_out;
+	msgpack_sbuffer sb;
+	struct msg_in in;
+
+	msgpack_sbuffer_init(&sb);
+	ck_assert_int_eq(msg_pack_submit(&sb, &s), 0);
+	/* the input field is one nil byte: c0 */
+	ck_assert_uint_eq((uint8_t)sb.data[FRAME_HEADER_SIZE + 1 + 1 + 1 + 6 + 1], 0xc0);
+	open_only_frame(&sb, &in, MSG_SUBMIT);
+	ck_assert_int_eq(msg_decode_submit(&in, TEST_INPUT_LIMIT, &s_out), 0);
+	ck_assert(s_out.input_fd);
+	ck_assert_ptr_null(s_out.input);
+	ck_assert_uint_eq(s_out.input_len, 0);
+	msg_close(&in);
+	msgpack_sbuffer_clear(&sb);
+
+	ck_assert_int_eq(msg_pack_exec(&sb, &x), 0);
+	open_only_frame(&sb, &in, MSG_EXEC);
+	ck_assert_int_eq(msg_decode_exec(&in, TEST_INPUT_LIMIT, &x_out), 0);
+	ck_assert(x_out.stdin_fd);
+	ck_assert_uint_eq(x_out.stdin_len, 0);
+	msg_close(&in);
+	msgpack_sbuffer_clear(&sb);
+
+	ck_assert_int_eq(msg_pack_worker_job(&sb, &wj), 0);
+	open_only_frame(&sb, &in, MSG_WORKER_JOB);
+	ck_assert_int_eq(msg_decode_worker_job(&in, TEST_INPUT_LIMIT, &wj_out), 0);
+	ck_assert(wj_out.input_fd);
+	msg_close(&in);
+	msgpack_sbuffer_clear(&sb);
+
+	ck_assert_int_eq(msg_pack_worker_exec(&sb, &wx), 0);
+	open_only_frame(&sb, &in, MSG_WORKER_EXEC);
+	ck_assert_int_eq(msg_decode_worker_exec(&in, TEST_INPUT_LIMIT, &wx_out), 0);
+	ck_assert(wx_out.stdin_fd);
+	msg_close(&in);
+	msgpack_sbuffer_clear(&sb);
+
+	/* bytes decode as bytes, not as a descriptor */
+	s.input_fd = false;
+	s.input = (const uint8_t *)"GIF89a";
+	s.input_len = 6;
+	ck_assert_int_eq(msg_pack_submit(&sb, &s), 0);
+	open_only_frame(&sb, &in, MSG_SUBMIT);
+	ck_assert_int_eq(msg_decode_submit(&in, TEST_INPUT_LIMIT, &s_out), 0);
+	ck_assert(!s_out.input_fd);
+	ck_assert_uint_eq(s_out.input_len, 6);
+	msg_close(&in);
+	msgpack_sbuffer_clear(&sb);
+
+	/* a descriptor and bytes at once cannot be packed */
+	s.input_fd = true;
+	ck_assert_int_eq(msg_pack_submit(&sb, &s), -EINVAL);
+	ck_assert_uint_eq(sb.size, 0);
+	msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
 /* The most descriptors a request may carry, each as long as allowed. */
 START_TEST(test_round_trip_submit_descriptors_at_limits)
 {
@@ -1011,6 +1080,7 @@ enum field_kind {
 	F_NAME,         /* str of at most BRIG_NAME_MAX */
 	F_MESSAGE,      /* str of at most BRIG_MESSAGE_MAX */
 	F_BIN,
+	F_INPUT,        /* bin, or nil for a passed descriptor */
 	F_ANY,
 	F_TRIPLE,       /* array of 3 unsigned (limits, usage) */
 	F_NAME_LIST,
@@ -1039,11 +1109,11 @@ static const struct msg_spec specs[] = {
 	    { "handlers", F_NAME_LIST }, { "profiles", F_NAME_LIST } } },
 	{ MSG_SUBMIT, "SUBMIT", 6,
 	  { { "job_id", F_U32 }, { "handler", F_NAME }, { "profile", F_NAME },
-	    { "input", F_BIN }, { "timeout_ms", F_U32 }, { "descriptors", F_STR_LIST } } },
+	    { "input", F_INPUT }, { "timeout_ms", F_U32 }, { "descriptors", F_STR_LIST } } },
 	{ MSG_CANCEL, "CANCEL", 1, { { "job_id", F_U32 } } },
 	{ MSG_EXEC, "EXEC", 8,
 	  { { "job_id", F_U32 }, { "profile", F_NAME }, { "argv", F_ARGV }, { "env", F_STR_LIST },
-	    { "cwd", F_PATH }, { "stdin", F_BIN }, { "timeout_ms", F_U32 },
+	    { "cwd", F_PATH }, { "stdin", F_INPUT }, { "timeout_ms", F_U32 },
 	    { "descriptors", F_STR_LIST } } },
 	{ MSG_ITEM, "ITEM", 3, { { "job_id", F_U32 }, { "seq", F_U32 }, { "item", F_ANY } } },
 	{ MSG_FINAL, "FINAL", 5,
@@ -1055,14 +1125,14 @@ static const struct msg_spec specs[] = {
 	  { { "job_id", F_U32_OR_NIL }, { "code", F_U32 }, { "message", F_MESSAGE } } },
 	{ MSG_WORKER_READY, "WORKER_READY", 0, { { NULL, F_ANY } } },
 	{ MSG_WORKER_JOB, "WORKER_JOB", 3,
-	  { { "handler", F_NAME }, { "input", F_BIN }, { "descriptors", F_STR_LIST } } },
+	  { { "handler", F_NAME }, { "input", F_INPUT }, { "descriptors", F_STR_LIST } } },
 	{ MSG_WORKER_ITEM, "WORKER_ITEM", 1, { { "item", F_ANY } } },
 	{ MSG_WORKER_DONE, "WORKER_DONE", 4,
 	  { { "status", F_U32 }, { "message", F_MESSAGE }, { "cpu_us", F_U64 },
 	    { "maxrss_kib", F_U64 } } },
 	{ MSG_WORKER_VIOLATION, "WORKER_VIOLATION", 1, { { "syscall", F_I64 } } },
 	{ MSG_WORKER_EXEC, "WORKER_EXEC", 5,
-	  { { "argv", F_ARGV }, { "env", F_STR_LIST }, { "cwd", F_PATH }, { "stdin", F_BIN },
+	  { { "argv", F_ARGV }, { "env", F_STR_LIST }, { "cwd", F_PATH }, { "stdin", F_INPUT },
 	    { "descriptors", F_STR_LIST } } },
 	{ MSG_WORKER_OUTPUT, "WORKER_OUTPUT", 2, { { "stream", F_STREAM }, { "data", F_BIN } } },
 	{ MSG_WORKER_EXIT, "WORKER_EXIT", 1, { { "wait_status", F_I64 } } },
@@ -1105,6 +1175,7 @@ static void pack_valid_field(msgpack_packer *pk, enum field_kind kind)
 		msgpack_pack_str_with_body(pk, "a message", 9);
 		break;
 	case F_BIN:
+	case F_INPUT:
 		msgpack_pack_bin_with_body(pk, "xyz", 3);
 		break;
 	case F_ANY:
@@ -1184,6 +1255,8 @@ static unsigned wrong_values_for(enum field_kind kind)
 		return ALL_BUT(BIT(W_STR));
 	case F_BIN:
 		return ALL_BUT(BIT(W_BIN));
+	case F_INPUT:
+		return ALL_BUT(BIT(W_BIN) | BIT(W_NIL));
 	case F_TRIPLE:
 		return ALL_BUT(0);
 	case F_NAME_LIST:
@@ -1717,7 +1790,7 @@ START_TEST(test_str_is_not_bin)
 	/* and input must be bin, not str */
 	pack_body(&sb, MSG_SUBMIT, "usssu", (uint64_t)1, "echo", "", "data", (uint64_t)0);
 	ck_assert_int_eq(decode_body(&sb, &in, 100), -EBADMSG);
-	ck_assert_str_eq(in.error, "SUBMIT field 'input': expected bin, got str");
+	ck_assert_str_eq(in.error, "SUBMIT field 'input': expected bin or nil, got str");
 	msgpack_sbuffer_destroy(&sb);
 }
 END_TEST
@@ -3117,6 +3190,7 @@ static Suite *msg_suite(void)
 	tcase_add_test(tc, test_string_limits);
 	tcase_add_test(tc, test_string_with_nul);
 	tcase_add_test(tc, test_str_is_not_bin);
+	tcase_add_test(tc, test_round_trip_input_fd);
 	tcase_add_test(tc, test_bin_limit);
 	tcase_add_test(tc, test_final_outcome_range);
 	tcase_add_test(tc, test_inner_array_sizes);

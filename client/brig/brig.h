@@ -170,6 +170,31 @@ int brig_submit(struct brig_client *c, const struct brig_job *job, brig_item_fn 
 int brig_submit_exec(struct brig_client *c, const struct brig_exec_job *job,
 		     brig_output_fn on_output, brig_final_fn on_final, void *arg,
 		     uint32_t *job_id);
+/*
+ * Inputs passed as file descriptors instead of bytes (no copy through the
+ * socket; docs/protocol.md).  input_fd (stdin_fd) is duplicated for
+ * sending: the caller keeps and closes its own.  job->input (stdin_data)
+ * must be NULL and its length 0.  brigd accepts a regular file or a memfd
+ * open for reading, of at most its profile's max_input_fd bytes (256 MiB by
+ * default), and for stdin also a pipe; it refuses directories, sockets,
+ * O_PATH descriptors and devices (the job's ERROR says why: final callback
+ * with BRIG_REJECTED).  A call job's handler gets the whole file from
+ * offset 0; a memfd sealed against shrinking and writing (brig_memfd) is
+ * mapped by the worker, anything else read.  An exec job's program gets
+ * the descriptor itself as its stdin (a file open for writing must be
+ * sealed with F_SEAL_WRITE).  -EBADF for a negative descriptor.
+ */
+int brig_submit_fd(struct brig_client *c, const struct brig_job *job, int input_fd,
+		   brig_item_fn on_item, brig_final_fn on_final, void *arg, uint32_t *job_id);
+int brig_submit_exec_fd(struct brig_client *c, const struct brig_exec_job *job, int stdin_fd,
+			brig_output_fn on_output, brig_final_fn on_final, void *arg,
+			uint32_t *job_id);
+/*
+ * A memfd holding a copy of data, sealed against shrinking, growing and
+ * writing (F_SEAL_SEAL too), close-on-exec: the descriptor to pass for a
+ * large input.  Returns the descriptor (the caller's to close) or -errno.
+ */
+int brig_memfd(const char *name, const void *data, size_t len);
 /* Ask the server to cancel; the job still ends with its final callback. */
 int brig_cancel(struct brig_client *c, uint32_t job_id);
 /* Jobs submitted whose final callback has not run yet. */
@@ -202,6 +227,14 @@ int brig_call(const char *socket_path, const struct brig_job *job, brig_item_fn 
 /* The same for one exec job: output chunks go to on_output (may be NULL). */
 int brig_exec(const char *socket_path, const struct brig_exec_job *job, brig_output_fn on_output,
 	      void *arg, struct brig_status *status, char *message_buf, size_t message_size);
+
+/* brig_call and brig_exec with the input (stdin) passed as a descriptor. */
+int brig_call_fd(const char *socket_path, const struct brig_job *job, int input_fd,
+		 brig_item_fn on_item, void *arg, struct brig_status *status, char *message_buf,
+		 size_t message_size);
+int brig_exec_fd(const char *socket_path, const struct brig_exec_job *job, int stdin_fd,
+		 brig_output_fn on_output, void *arg, struct brig_status *status,
+		 char *message_buf, size_t message_size);
 
 const char *brig_strerror(int err);
 /* "ok", "error", "crashed", "timeout", ... "rejected". */

@@ -121,7 +121,7 @@ static const unsigned long namespace_clone_flags[] = {
 enum allow_kind {
 	ALLOW_ANY,              /* whatever the arguments */
 	ALLOW_NO_EXEC,          /* prot (argument 2) without PROT_EXEC */
-	ALLOW_FCNTL_FLAGS,      /* F_GETFD, F_SETFD, F_GETFL, F_SETFL only */
+	ALLOW_FCNTL_FLAGS,      /* F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_GET_SEALS only */
 	ALLOW_IOCTL_TCGETS,     /* isatty() only */
 };
 
@@ -378,8 +378,10 @@ static int add_allow_rules(scmp_filter_ctx ctx, const struct allowed_syscall *a)
 					SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	case ALLOW_FCNTL_FLAGS: {
 		/* Not F_DUPFD (new fds), F_SETOWN/F_SETSIG (signals to others)
-		 * or the lock and lease commands. */
-		static const unsigned long commands[] = { F_GETFD, F_SETFD, F_GETFL, F_SETFL };
+		 * or the lock and lease commands.  F_GET_SEALS only reads: the
+		 * worker asks it of a passed input before mapping it. */
+		static const unsigned long commands[] = { F_GETFD, F_SETFD, F_GETFL, F_SETFL,
+							  F_GET_SEALS };
 
 		for (size_t i = 0; i < ARRAY_SIZE(commands) && r == 0; i++)
 			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, a->nr, 1,

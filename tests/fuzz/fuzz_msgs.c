@@ -515,6 +515,7 @@ static int roundtrip_submit(struct msg_in *in)
 	SAME_STR(handler);
 	SAME_STR(profile);
 	SAME(timeout_ms);
+	SAME(input_fd);
 	same_bytes(name, "input", m.input, m.input_len, again.input, again.input_len);
 	same_strv(name, "descriptors", &m.descriptors, &again.descriptors);
 	strv_packable_free(&packable.descriptors);
@@ -639,6 +640,7 @@ static int roundtrip_worker_job(struct msg_in *in)
 	FUZZ_CHECK(msg_decode_worker_job(&rp.in, FUZZ_INPUT_LIMIT, &again) == 0, "%s: re-decode: %s",
 		   name, rp.in.error);
 	SAME_STR(handler);
+	SAME(input_fd);
 	same_bytes(name, "input", m.input, m.input_len, again.input, again.input_len);
 	same_strv(name, "descriptors", &m.descriptors, &again.descriptors);
 	strv_packable_free(&packable.descriptors);
@@ -879,6 +881,7 @@ static int roundtrip_exec(struct msg_in *in)
 	same_strv(name, "argv", &m.argv, &again.argv);
 	same_strv(name, "env", &m.env, &again.env);
 	same_strv(name, "descriptors", &m.descriptors, &again.descriptors);
+	SAME(stdin_fd);
 	same_bytes(name, "stdin", m.stdin_data, m.stdin_len, again.stdin_data, again.stdin_len);
 	strv_packable_free(&packable.argv);
 	strv_packable_free(&packable.env);
@@ -931,6 +934,7 @@ static int roundtrip_worker_exec(struct msg_in *in)
 	same_strv(name, "argv", &m.argv, &again.argv);
 	same_strv(name, "env", &m.env, &again.env);
 	same_strv(name, "descriptors", &m.descriptors, &again.descriptors);
+	SAME(stdin_fd);
 	same_bytes(name, "stdin", m.stdin_data, m.stdin_len, again.stdin_data, again.stdin_len);
 	strv_packable_free(&packable.argv);
 	strv_packable_free(&packable.env);

@@ -214,6 +214,14 @@ static void gen_client(void)
 		.input_len = 6, .timeout_ms = 5000 }));
 	emit_packed(t, "submit-empty-input", &sb, msg_pack_submit(&sb, &(struct msg_submit){
 		.job_id = UINT32_MAX, .handler = "echo", .profile = "strict" }));
+	/* protocol 3: nil input, the descriptor passed with the frame */
+	emit_packed(t, "submit-input-fd", &sb, msg_pack_submit(&sb, &(struct msg_submit){
+		.job_id = 2, .handler = "digest", .profile = "", .input_fd = true,
+		.timeout_ms = 5000 }));
+	RAW(t, "edge-submit-input-true", 0x97, 0x10, 0x01, 0xa4, 'e', 'c', 'h', 'o', 0xa0, 0xc3,
+	    0x00, 0x90);
+	RAW(t, "edge-submit-input-fd-trailing", 0x98, 0x10, 0x01, 0xa4, 'e', 'c', 'h', 'o', 0xa0,
+	    0xc0, 0x00, 0x90, 0xc0);
 	{
 		static uint8_t input[300];
 
@@ -238,6 +246,9 @@ static void gen_client(void)
 			.timeout_ms = 1000, .descriptors = { descriptors, 1, NULL } }));
 		emit_packed(t, "exec-minimal", &sb, msg_pack_exec(&sb, &(struct msg_exec){
 			.job_id = 5, .profile = "", .argv = { argv, 1, NULL }, .cwd = "" }));
+		emit_packed(t, "exec-stdin-fd", &sb, msg_pack_exec(&sb, &(struct msg_exec){
+			.job_id = 6, .profile = "exec", .argv = { argv, 1, NULL }, .cwd = "",
+			.stdin_fd = true }));
 		emit_packed(t, "output-stdout", &sb, msg_pack_output(&sb, &(struct msg_output){
 			1, 0, BRIG_STREAM_STDOUT, (const uint8_t *)"hi\n", 3 }));
 		emit_packed(t, "output-stderr-empty", &sb, msg_pack_output(&sb, &(struct msg_output){
@@ -381,6 +392,11 @@ static void gen_worker(void)
 		emit_packed(t, "worker-exec", &sb, msg_pack_worker_exec(&sb, &(struct msg_worker_exec){
 			.argv = { argv, 2, NULL }, .cwd = "/", .stdin_data = (const uint8_t *)"x",
 			.stdin_len = 1, .descriptors = { descriptors, 1, NULL } }));
+		emit_packed(t, "worker-job-input-fd", &sb, msg_pack_worker_job(&sb,
+			&(struct msg_worker_job){ .handler = "digest", .input_fd = true }));
+		emit_packed(t, "worker-exec-stdin-fd", &sb, msg_pack_worker_exec(&sb,
+			&(struct msg_worker_exec){ .argv = { argv, 2, NULL }, .cwd = "/",
+						   .stdin_fd = true }));
 		emit_packed(t, "worker-output", &sb, msg_pack_worker_output(&sb,
 			&(struct msg_worker_output){ BRIG_STREAM_STDOUT, (const uint8_t *)"out", 3 }));
 		emit_packed(t, "worker-output-stderr", &sb, msg_pack_worker_output(&sb,

@@ -598,6 +598,38 @@ static int garbage_run(struct brig_ctx *ctx, const uint8_t *input, size_t len)
 	return malicious_wait(ctx, "garbage");
 }
 
+/*
+ * A well-formed WORKER_ITEM (the item 1) with a descriptor (its own stdin,
+ * /dev/null) passed alongside: the broker takes no descriptor from a
+ * worker, so the kernel drops it (MSG_CTRUNC) and the broker must kill
+ * the worker rather than relay the item.
+ */
+static int passfd_run(struct brig_ctx *ctx, const uint8_t *input, size_t len)
+{
+	static const uint8_t frame[] = { 0, 0, 0, 3, 0x92, 0x42, 0x01 };
+	struct iovec iov = { .iov_base = (void *)frame, .iov_len = sizeof(frame) };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = control.buf, .msg_controllen = sizeof(control.buf) };
+	struct cmsghdr *cmsg;
+	int fd = STDIN_FILENO;
+
+	(void)input;
+	(void)len;
+	memset(&control, 0, sizeof(control));
+	cmsg = CMSG_FIRSTHDR(&msg);
+	cmsg->cmsg_level = SOL_SOCKET;
+	cmsg->cmsg_type = SCM_RIGHTS;
+	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+	if (sendmsg(JOB_CHANNEL_FD, &msg, MSG_NOSIGNAL) != (ssize_t)sizeof(frame))
+		return -1;
+	return malicious_wait(ctx, "passfd");
+}
+
 /* A header declaring 100 MB, past any max_frame, and a few bytes of it. */
 static int oversize_run(struct brig_ctx *ctx, const uint8_t *input, size_t len)
 {
@@ -744,6 +776,12 @@ static const struct brig_handler testing_handlers[] = {
 		.description = "write a well-formed frame a worker must not send (input: ready, "
 			       "zygote, item, final, hello), then wait to be killed",
 		.run = wrongtype_run,
+	},
+	{
+		.name = "passfd",
+		.description = "write a WORKER_ITEM to the job channel with a file descriptor "
+			       "passed alongside, then wait to be killed",
+		.run = passfd_run,
 	},
 	{
 		.name = "flood",
