@@ -28,9 +28,16 @@
 #include "wire.h"
 
 /* A small max_output, so that the flood is stopped after 16 items. */
+/* Pools grown by the concurrent jobs shrink back quickly (autosizing),
+ * so that the fd and process counts return to their baseline. */
 static const char config_text[] =
 	"[profile default]\n"
-	"max_output = 1048576\n";
+	"max_output = 1048576\n"
+	"pool_idle_ms = 100\n"
+	"[profile parser]\n"
+	"pool_idle_ms = 100\n"
+	"[profile exec]\n"
+	"pool_idle_ms = 100\n";
 
 #define FORGED_JOB_ID 7u
 #define JOB_TIMEOUT_MS 20000
