@@ -222,12 +222,13 @@ static void peer_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static void peer_write_cb(evutil_socket_t fd, short what, void *arg)
+/*
+ * Write what the output buffer holds: 0 once it is empty, 1 if the socket
+ * is full (the rest waits for the write event), -errno on an error.  Calls
+ * no callback, so that peer_send may write at once.
+ */
+static int peer_write_some(struct peer *p)
 {
-	struct peer *p = arg;
-
-	(void)fd;
-	(void)what;
 	while (!p->writing_stopped && evbuffer_get_length(p->out) > 0) {
 		struct peer_out_fd *head = TAILQ_FIRST(&p->out_fds), *limit_fd = head;
 		size_t len = evbuffer_get_length(p->out);
@@ -275,14 +276,8 @@ static void peer_write_cb(evutil_socket_t fd, short what, void *arg)
 		do
 			n = sendmsg(p->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
 		while (n < 0 && errno == EINTR);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				event_add(p->write_ev, NULL);
-				return;
-			}
-			peer_report_close(p, -errno);
-			return;
-		}
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -errno;
 		evbuffer_drain(p->out, (size_t)n);
 		p->out_sent += (uint64_t)n;
 		if (msg.msg_control && n > 0) {
@@ -290,6 +285,25 @@ static void peer_write_cb(evutil_socket_t fd, short what, void *arg)
 			close(head->fd);
 			free(head);
 		}
+	}
+	return 0;
+}
+
+static void peer_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct peer *p = arg;
+	int r;
+
+	(void)fd;
+	(void)what;
+	r = peer_write_some(p);
+	if (r == 1) {
+		event_add(p->write_ev, NULL);
+		return;
+	}
+	if (r < 0) {
+		peer_report_close(p, r);
+		return;
 	}
 	if (p->writing_stopped)
 		return;
@@ -364,15 +378,38 @@ void peer_free(struct peer *p)
 	free(p);
 }
 
+/*
+ * Queue bytes, and write them at once when nothing was waiting before
+ * them: a reply then leaves in the same turn of the loop, without a
+ * write event and two more epoll_ctl calls.  Whatever a callback must
+ * hear (an error, the buffer drained, a pending close) is left to the
+ * write event, never called from in here.
+ */
+static int peer_queue(struct peer *p, const void *frames, size_t len)
+{
+	bool was_empty = evbuffer_get_length(p->out) == 0;
+	int r;
+
+	if (evbuffer_add(p->out, frames, len) < 0)
+		return -ENOMEM;
+	p->out_queued += len;
+	if (!was_empty) {
+		event_add(p->write_ev, NULL);
+		return 0;
+	}
+	r = peer_write_some(p);
+	if (r == 1)
+		event_add(p->write_ev, NULL);
+	else if (r < 0 || p->on_drained)
+		event_active(p->write_ev, EV_WRITE, 0);
+	return 0;
+}
+
 int peer_send(struct peer *p, const void *frames, size_t len)
 {
 	if (p->closing || p->writing_stopped)
 		return -EPIPE;
-	if (evbuffer_add(p->out, frames, len) < 0)
-		return -ENOMEM;
-	p->out_queued += len;
-	event_add(p->write_ev, NULL);
-	return 0;
+	return peer_queue(p, frames, len);
 }
 
 int peer_send_fd(struct peer *p, const void *frames, size_t len, int fd)
@@ -393,15 +430,16 @@ int peer_send_fd(struct peer *p, const void *frames, size_t len, int fd)
 		free(o);
 		return r;
 	}
+	/* Listed before its bytes are queued: they may be written at once. */
 	o->offset = p->out_queued;
-	r = peer_send(p, frames, len);
+	TAILQ_INSERT_TAIL(&p->out_fds, o, link);
+	r = peer_queue(p, frames, len);
 	if (r < 0) {
+		TAILQ_REMOVE(&p->out_fds, o, link);
 		close(o->fd);
 		free(o);
-		return r;
 	}
-	TAILQ_INSERT_TAIL(&p->out_fds, o, link);
-	return 0;
+	return r;
 }
 
 void peer_accept_fds(struct peer *p, unsigned max_queued)
