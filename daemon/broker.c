@@ -79,12 +79,14 @@ struct job {
 	int forced_outcome;             /* -1: none */
 	char forced_message[BRIG_MESSAGE_MAX + 1];
 	int64_t violation;              /* syscall the sandbox trapped, or -1 */
+	bool narrowed;                  /* the request added descriptors */
 	bool done;                      /* the worker sent WORKER_DONE */
 	uint32_t done_status;
 	char done_message[BRIG_MESSAGE_MAX + 1];
 };
 
-enum worker_state { WORKER_SPAWNING, WORKER_IDLE, WORKER_BUSY };
+/* KEPT: between two jobs of its owner (worker_reuse), for no one else. */
+enum worker_state { WORKER_SPAWNING, WORKER_IDLE, WORKER_BUSY, WORKER_KEPT };
 
 struct worker {
 	LIST_ENTRY(worker) link;
@@ -106,6 +108,11 @@ struct worker {
 	uint64_t maxrss_kib;
 	uint32_t limits;                /* cgroup limits it hit (zygote.c) */
 	bool counted_busy;              /* in its profile's busy count */
+	/* worker_reuse: the one client it may serve, and how often it did. */
+	struct client *owner;
+	LIST_ENTRY(worker) owner_link;  /* in owner->kept while KEPT */
+	unsigned jobs_served;
+	uint64_t kept_since;
 	struct event *drain_timer;
 };
 
@@ -139,6 +146,7 @@ struct client {
 	char name[BRIG_NAME_MAX + 1];
 	LIST_HEAD(, job) jobs;
 	unsigned job_count;
+	LIST_HEAD(, worker) kept;       /* its workers between jobs (worker_reuse) */
 };
 
 /* A zygote replaced by a reload, kept until its last busy worker is done. */
@@ -398,6 +406,8 @@ static void job_start(struct job *j, struct worker *w)
 	j->state = JOB_RUNNING;
 	j->worker = w;
 	w->job = j;
+	if (w->state == WORKER_KEPT)
+		LIST_REMOVE(w, owner_link);
 	w->state = WORKER_BUSY;
 	w->counted_busy = true;
 	b->profiles[j->profile].busy++;
@@ -448,6 +458,8 @@ static void worker_free(struct worker *w)
 {
 	struct profile_state *ps = &w->broker->profiles[w->profile];
 
+	if (w->state == WORKER_KEPT)
+		LIST_REMOVE(w, owner_link);
 	if (w->retired) {
 		/* Counted nowhere any more. */
 	} else if (w->counted_busy) {
@@ -550,6 +562,83 @@ static void worker_relay_output(struct worker *w, const struct msg_worker_output
 		msgpack_sbuffer_clear(&b->sb);
 }
 
+/*
+ * worker_reuse.  A job may run on a worker its client used before when
+ * the profile allows it and the job is a handler job that adds no
+ * descriptor (a narrowed worker stays narrowed, so the worker then ends:
+ * worker.c applies the same rule).
+ */
+static bool job_reuses(const struct job *j)
+{
+	return j->broker->cfg->profiles[j->profile].worker_reuse > 1 && !j->exec && !j->narrowed;
+}
+
+/* A kept worker no longer wanted: ended, and forgotten once reaped. */
+static void worker_drop_kept(struct worker *w)
+{
+	LIST_REMOVE(w, owner_link);
+	w->state = WORKER_BUSY;   /* no job: ends when the zygote reports it */
+	w->owner = NULL;
+	worker_kill(w);
+}
+
+/*
+ * On a reusable job's DONE: the job ends now, without waiting for the
+ * worker to be reaped, and the worker waits for its client's next job.
+ * Sound because such a worker cannot fork or start a thread
+ * (RLIMIT_NPROC 1 on its own uid, worker.c): nothing the job started is
+ * left but the worker, which serves this client only.  The last job a
+ * worker may take, and any job that went wrong, take the usual way.
+ * Returns whether the job was finished here.
+ */
+static bool worker_keep(struct worker *w)
+{
+	struct broker *b = w->broker;
+	struct job *j = w->job;
+	struct client *c = j->client;
+	struct profile_state *ps = &b->profiles[w->profile];
+	int outcome;
+
+	/* Whether the worker goes on waiting for a job (worker.c's rule). */
+	if (!job_reuses(j) || w->jobs_served + 1 >= b->cfg->profiles[w->profile].worker_reuse)
+		return false;
+	if (j->done_status == WORKER_STATUS_OK)
+		outcome = BRIG_OUTCOME_OK;
+	else if (j->done_status == WORKER_STATUS_ERROR)
+		outcome = BRIG_OUTCOME_ERROR;
+	else
+		return false;
+	/* It would, but no one may have it: ended, and the job with it. */
+	if (w->retired || !c || c->closing || b->stopping || j->forced_outcome >= 0) {
+		worker_kill(w);
+		return false;
+	}
+	w->jobs_served++;
+	w->owner = c;
+	w->kept_since = now_usec();
+	w->job = NULL;
+	j->worker = NULL;
+	if (w->counted_busy) {
+		ps->busy--;
+		w->counted_busy = false;
+	}
+	w->state = WORKER_KEPT;
+	LIST_INSERT_HEAD(&c->kept, w, owner_link);
+	/* No rusage without a reap: the usage reads 0 for a reused worker's jobs. */
+	job_finish(j, outcome, 0, outcome == BRIG_OUTCOME_OK ? "" : j->done_message, 0, 0);
+	/* A job of the same client may be waiting already. */
+	if (w->state == WORKER_KEPT) {
+		struct job *q;
+
+		TAILQ_FOREACH(q, &ps->queue, queue_link)
+			if (q->client == c && job_reuses(q)) {
+				job_start(q, w);
+				break;
+			}
+	}
+	return true;
+}
+
 static int worker_on_frame(struct peer *p, const uint8_t *body, size_t len, void *arg)
 {
 	struct worker *w = arg;
@@ -598,6 +687,10 @@ static int worker_on_frame(struct peer *p, const uint8_t *body, size_t len, void
 		w->job->done = true;
 		w->job->done_status = done.status;
 		snprintf(w->job->done_message, sizeof(w->job->done_message), "%s", done.message);
+		if (worker_keep(w)) {
+			msg_close(&in);
+			return 0;
+		}
 		break;
 	}
 	case MSG_WORKER_OUTPUT: {
@@ -1219,6 +1312,7 @@ static struct job *job_accept(struct client *c, uint32_t job_id, const char *pro
 	j->submitted_usec = now_usec();
 	j->timeout_ms = timeout_ms ? timeout_ms : profile->timeout_ms;
 	j->exec = handler == NULL;
+	j->narrowed = descriptors && descriptors->count > 0;
 	snprintf(j->profile_name, sizeof(j->profile_name), "%s", profile->name);
 	j->client_uid = c->uid;
 	j->client_gid = c->gid;
@@ -1257,6 +1351,15 @@ static void job_enqueue(struct client *c, struct job *j)
 	TAILQ_INSERT_TAIL(&b->profiles[j->profile].queue, j, queue_link);
 	b->profiles[j->profile].queued++;
 	b->queued_total++;
+	if (job_reuses(j)) {
+		struct worker *w;
+
+		LIST_FOREACH(w, &c->kept, owner_link)
+			if (w->profile == j->profile) {
+				job_start(j, w);
+				return;
+			}
+	}
 	pool_dispatch(b, j->profile);
 }
 
@@ -1425,6 +1528,9 @@ static void client_free(struct client *c)
 	struct broker *b = c->broker;
 	struct job *j;
 
+	/* Its kept workers serve no one else: they end with it. */
+	while (!LIST_EMPTY(&c->kept))
+		worker_drop_kept(LIST_FIRST(&c->kept));
 	/* Invariant 4: a client that goes away takes its jobs with it. */
 	while ((j = LIST_FIRST(&c->jobs))) {
 		LIST_REMOVE(j, client_link);
@@ -1571,6 +1677,7 @@ static void broker_accept(evutil_socket_t fd, short what, void *arg)
 				c->group_count += glen / sizeof(gid_t);
 		}
 		LIST_INIT(&c->jobs);
+		LIST_INIT(&c->kept);
 		c->peer = peer_new(b->base, cfd, b->cfg->max_frame, client_on_frame, client_on_close, c);
 		if (c->peer)
 			peer_accept_fds(c->peer, BRIG_CLIENT_MAX_FDS);
@@ -1658,6 +1765,13 @@ static void broker_status_tick(evutil_socket_t fd, short what, void *arg)
 			 * client could pin max_frame of memory a byte at a time. */
 			client_reject(c, "a frame has been arriving for more than %u ms "
 				      "(frame_timeout_ms)", b->cfg->frame_timeout_ms);
+		}
+		/* A kept worker idle for its profile's pool_idle_ms is let go. */
+		for (struct worker *w = LIST_FIRST(&c->kept), *next; w; w = next) {
+			next = LIST_NEXT(w, owner_link);
+			if (now - w->kept_since >
+			    (uint64_t)b->cfg->profiles[w->profile].pool_idle_ms * 1000)
+				worker_drop_kept(w);
 		}
 	}
 	if (sd_watchdog_enabled(0, &watchdog_usec) > 0)

@@ -38,6 +38,7 @@ static void profile_set_defaults(struct profile_config *p, const char *name)
 	p->pool_size = 4;
 	p->pool_max = BRIG_DEFAULT_POOL_MAX(p->pool_size);
 	p->pool_idle_ms = 10000;
+	p->worker_reuse = 1;
 	p->timeout_ms = 10000;
 	p->max_timeout_ms = 300000;
 	p->max_output = 16u * 1024 * 1024;
@@ -350,6 +351,11 @@ static int parse_profile_key(struct parse_state *st, int line, struct profile_co
 			return parse_fail(st, line, "pool_max: expected 0..%d", BRIG_MAX_POOL_SIZE);
 		p->pool_max = (unsigned)v;
 		p->pool_max_set = true;
+	} else if (strcmp(key, "worker_reuse") == 0) {
+		if (!parse_u64(value, 1, BRIG_MAX_WORKER_REUSE, &v))
+			return parse_fail(st, line, "worker_reuse: expected 1..%d",
+					  BRIG_MAX_WORKER_REUSE);
+		p->worker_reuse = (unsigned)v;
 	} else if (strcmp(key, "pool_idle_ms") == 0) {
 		if (!parse_u64(value, 100, 86400000, &v))
 			return parse_fail(st, line, "pool_idle_ms: expected 100..86400000");
@@ -517,6 +523,15 @@ int config_load(const char *path, struct config **out, char *err, size_t err_siz
 		if (p->pool_max < p->pool_size) {
 			snprintf(err, err_size, "%s: [profile %s]: pool_max %u is below pool_size %u",
 				 path, p->name, p->pool_max, p->pool_size);
+			r = -EINVAL;
+			goto fail;
+		}
+		/* A reused worker may never fork (nothing of a job may outlive its
+		 * FINAL), and a program is a fork. */
+		if (p->worker_reuse > 1 && p->allow_exec) {
+			snprintf(err, err_size, "%s: [profile %s]: worker_reuse %u with exec_jobs = yes: "
+				 "a reused worker may not fork, and an exec job is a fork", path,
+				 p->name, p->worker_reuse);
 			r = -EINVAL;
 			goto fail;
 		}

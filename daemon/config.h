@@ -16,6 +16,7 @@
 
 #define BRIG_MAX_PROFILES 64
 #define BRIG_MAX_POOL_SIZE 256
+#define BRIG_MAX_WORKER_REUSE 100000
 /* Unless pool_max says otherwise, a pool may grow to 4 times its size. */
 #define BRIG_DEFAULT_POOL_MAX(size) \
 	((size) * 4u > BRIG_MAX_POOL_SIZE ? (unsigned)BRIG_MAX_POOL_SIZE : (size) * 4u)
@@ -34,6 +35,7 @@ struct profile_config {
 	unsigned pool_max;              /* ... and at most, after a burst (autosizing) */
 	bool pool_max_set;
 	uint32_t pool_idle_ms;          /* how long a grown pool stays grown when idle */
+	unsigned worker_reuse;          /* jobs of one client per worker; 1: single use */
 	uint32_t timeout_ms;            /* default wall-clock limit per job */
 	uint32_t max_timeout_ms;        /* what a request may ask for at most */
 	uint64_t max_output;            /* item bytes per job */

@@ -236,7 +236,7 @@ static int apply_narrowing(const struct profile_config *profile, const struct ms
 
 static int run_call(struct worker_emitter *em, const struct profile_config *profile,
 		    const struct plugin_set *plugins, struct msg_in *in, size_t max_input,
-		    int input_fd)
+		    int input_fd, bool *reusable)
 {
 	struct msg_worker_job job;
 	const struct brig_handler *handler;
@@ -252,6 +252,9 @@ static int run_call(struct worker_emitter *em, const struct profile_config *prof
 	handler = plugin_set_find(plugins, job.handler);
 	if (!handler)
 		return send_done(em, WORKER_STATUS_NO_HANDLER, "no such handler in this worker");
+	/* A narrowed worker is narrowed for good: it serves no other job (the
+	 * broker applies the same rule). */
+	*reusable = job.descriptors.count == 0;
 	if (apply_narrowing(profile, &job.descriptors, err, sizeof(err)) < 0)
 		return send_done(em, WORKER_STATUS_NO_HANDLER, err);
 	input = job.input;
@@ -478,18 +481,26 @@ out:
 	return r;
 }
 
-/* input_fd: passed with the job (or -1); the callee closes it. */
+/*
+ * input_fd: passed with the job (or -1); the callee closes it.  *reusable:
+ * whether this worker may serve another job afterwards (a handler job
+ * that added no descriptor).
+ */
 static int run_job(struct worker_emitter *em, const struct profile_config *profile,
 		   const struct plugin_set *plugins, const uint8_t *body, size_t len,
-		   size_t max_input, int input_fd)
+		   size_t max_input, int input_fd, bool *reusable)
 {
 	struct msg_in in;
 	int type, r;
 
+	*reusable = false;
+	em->open = false;
+	em->broken = false;
+	em->error[0] = '\0';
 	/* The broker is trusted, but its frames are checked all the same. */
 	type = msg_open(&in, body, len);
 	if (type == MSG_WORKER_JOB)
-		r = run_call(em, profile, plugins, &in, max_input, input_fd);
+		r = run_call(em, profile, plugins, &in, max_input, input_fd, reusable);
 	else if (type == MSG_WORKER_EXEC && profile->allow_exec)
 		r = run_exec(em, profile, &in, max_input, input_fd);
 	else
@@ -528,28 +539,57 @@ static void worker_init(pid_t job_pid)
 	}
 }
 
-/* Sandboxed already: say READY, take one job, run it, exit. */
+/*
+ * Sandboxed already: say READY, take one job, run it, exit.  With
+ * worker_reuse = N, up to N handler jobs of one client (the broker sends
+ * no other's), each after the last one's DONE, as long as none added a
+ * descriptor; and the worker can never fork or start a thread, so that
+ * nothing a job started outlives its DONE.
+ */
 __attribute__((noreturn))
 static void worker_serve(const struct config *cfg, const struct profile_config *profile,
 			 const struct plugin_set *plugins)
 {
 	struct worker_emitter em = { .fd = WORKER_CHANNEL_FD, .max_frame = cfg->max_frame };
+	unsigned reuse = profile->worker_reuse > 1 ? profile->worker_reuse : 1;
 	uint8_t *body = NULL;
 	size_t len;
 	int r, input_fd = -1;
+	bool reusable;
+
 
 	msgpack_sbuffer_init(&em.sb);
 	if (msg_pack_worker_ready(&em.sb) < 0 || write_all(em.fd, em.sb.data, em.sb.size) < 0)
 		_exit(WORKER_EXIT_CHANNEL);
 	msgpack_sbuffer_clear(&em.sb);
 
-	if (read_frame(em.fd, cfg->max_frame, &body, &len, &input_fd) < 0)
-		_exit(WORKER_EXIT_CHANNEL);
-	r = run_job(&em, profile, plugins, body, len, cfg->max_input, input_fd);
-	free(body);
+	for (unsigned served = 0;;) {
+		if (read_frame(em.fd, cfg->max_frame, &body, &len, &input_fd) < 0)
+			_exit(WORKER_EXIT_CHANNEL);
+		r = run_job(&em, profile, plugins, body, len, cfg->max_input, input_fd, &reusable);
+		free(body);
+		body = NULL;
+		input_fd = -1;
+		if (r < 0 || !reusable || ++served >= reuse)
+			break;
+	}
 	msgpack_sbuffer_destroy(&em.sb);
 	/* _exit: no atexit handlers or stdio flushes of the zygote's state. */
 	_exit(r < 0 ? WORKER_EXIT_CHANNEL : WORKER_EXIT_OK);
+}
+
+/*
+ * A worker that serves several jobs (worker_reuse) may never fork or start
+ * a thread: RLIMIT_NPROC 1, while its uid holds this very process already.
+ * Set before the seccomp filter, which may not allow prlimit64.
+ */
+static int limit_tasks(const struct profile_config *profile)
+{
+	struct rlimit one = { 1, 1 };
+
+	if (profile->worker_reuse <= 1)
+		return 0;
+	return setrlimit(RLIMIT_NPROC, &one) < 0 ? -errno : 0;
 }
 
 void worker_main(const struct config *cfg, const struct profile_config *profile, uid_t uid,
@@ -578,6 +618,8 @@ void worker_main(const struct config *cfg, const struct profile_config *profile,
 		_exit(WORKER_EXIT_SANDBOX + SANDBOX_STEP_FORK);
 	if (job_pid > 0)
 		worker_init(job_pid);
+	if (limit_tasks(profile) < 0)
+		_exit(WORKER_EXIT_SANDBOX + SANDBOX_STEP_RLIMITS);
 	if (sandbox_load_seccomp(&profile->spec, filter) < 0)
 		_exit(WORKER_EXIT_SANDBOX + SANDBOX_STEP_SECCOMP);
 	worker_serve(cfg, profile, plugins);
@@ -591,8 +633,12 @@ void worker_main_from_template(const struct config *cfg, const struct profile_co
 	int r;
 
 	/* Not pid 1 (the template is), so the job runs in this very process. */
-	r = sandbox_enter_from_template(&profile->spec, uid, filter, channel_fd, &step);
+	r = sandbox_enter_from_template(&profile->spec, uid, NULL, channel_fd, &step);
 	if (r < 0)
 		_exit(WORKER_EXIT_SANDBOX + (int)step);
+	if (limit_tasks(profile) < 0)
+		_exit(WORKER_EXIT_SANDBOX + SANDBOX_STEP_RLIMITS);
+	if (sandbox_load_seccomp(&profile->spec, filter) < 0)
+		_exit(WORKER_EXIT_SANDBOX + SANDBOX_STEP_SECCOMP);
 	worker_serve(cfg, profile, plugins);
 }

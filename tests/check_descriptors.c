@@ -1232,6 +1232,12 @@ START_TEST(test_identity)
 		     L("pool_max"));
 	check_config(scratch, "pool bounds", "[profile p]\npool_size = 2\npool_max = 8\n"
 		     "pool_idle_ms = 5000\n", false, NULL);
+	check_config(scratch, "worker_reuse with exec_jobs",
+		     "[profile r]\nworker_reuse = 10\nexec_jobs = yes\n", true,
+		     L("profile r", "worker_reuse", "exec_jobs"));
+	check_config(scratch, "worker_reuse 0", "[profile r]\nworker_reuse = 0\n", true,
+		     L("worker_reuse"));
+	check_config(scratch, "worker_reuse", "[profile r]\nworker_reuse = 100\n", false, NULL);
 
 	for (size_t i = 0; i < 2; i++) {
 		job_free(&sc[i]);

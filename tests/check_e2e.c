@@ -1192,6 +1192,96 @@ START_TEST(test_pool_autosizing)
 }
 END_TEST
 
+/* The uid of the worker that ran a selfcheck on c (fresh uid per worker). */
+static uint64_t selfcheck_uid(struct brig_client *c, const char *const *descriptors,
+			      size_t descriptor_count)
+{
+	struct job_result r = { 0 };
+	struct brig_job job = { .handler = "selfcheck", .descriptors = descriptors,
+				.descriptor_count = descriptor_count };
+	uint64_t uid;
+	int e;
+
+	r.client = c;
+	e = brig_submit(c, &job, on_item, on_final, &r, &r.job_id);
+	E2E_ASSERT(e == 0, "brig_submit(selfcheck): %s", brig_strerror(e));
+	wait_all(c);
+	assert_outcome(&r, BRIG_OK);
+	uid = item_uint(kept_item(&r, 0), "uid");
+	job_result_free(&r);
+	return uid;
+}
+
+/*
+ * worker_reuse = 3: one client's handler jobs run on the same worker up to
+ * three times, another client never gets that worker, a narrowing job
+ * ends the reuse, a reused worker cannot fork, and the kept workers end
+ * with their client.
+ */
+START_TEST(test_worker_reuse)
+{
+	static const char *const narrow[] = { "rlimit_nofile=32" };
+	struct brigd d;
+	struct brig_client *a, *b;
+	struct job_result forked = { 0 };
+	uint64_t ua[4], ub, un, after;
+	pid_t zygote;
+	size_t baseline, workers;
+	int64_t deadline;
+
+	brigd_start(&d, "[profile default]\npool_size = 1\npool_max = 1\nworker_reuse = 3\n"
+			"[profile parser]\npool_size = 0\n[profile exec]\npool_size = 0\n");
+	zygote = brigd_zygote_pid(&d);
+	E2E_ASSERT(zygote > 0, "cannot find the zygote among the broker's children");
+	deadline = harness_now_ms() + 10000;
+	while ((baseline = pool_workers(zygote, NULL, 0)) != 1 && harness_now_ms() < deadline)
+		harness_sleep_ms(20);
+	E2E_ASSERT(baseline == 1, "pool of 1 holds %zu workers", baseline);
+
+	a = connect_client(&d, "e2e-reuse-a");
+	b = connect_client(&d, "e2e-reuse-b");
+	for (int i = 0; i < 4; i++)
+		ua[i] = selfcheck_uid(a, NULL, 0);
+	E2E_ASSERT(ua[0] == ua[1] && ua[1] == ua[2], "three jobs of one client ran on workers "
+		   "%" PRIu64 ", %" PRIu64 ", %" PRIu64 "; worker_reuse = 3 keeps one", ua[0], ua[1],
+		   ua[2]);
+	E2E_ASSERT(ua[3] != ua[0], "a fourth job ran on the same worker (uid %" PRIu64 "): "
+		   "worker_reuse = 3 is the most", ua[3]);
+	/* a's worker (it ran one job of three) is kept for a alone. */
+	ub = selfcheck_uid(b, NULL, 0);
+	E2E_ASSERT(ub != ua[3], "client b's job ran on client a's kept worker (uid %" PRIu64 ")",
+		   ub);
+	E2E_ASSERT(selfcheck_uid(a, NULL, 0) == ua[3], "client a's next job did not reuse its "
+		   "worker");
+
+	/* A reused worker cannot fork: nothing of a job may outlive its FINAL. */
+	forked.client = a;
+	submit_str(a, "mark", "reusefork", 0, &forked);
+	wait_all(a);
+	assert_outcome(&forked, BRIG_ERROR);
+	E2E_ASSERT(strstr(forked.message, "fork"), "mark in a reused worker: %s",
+		   describe(&forked));
+	job_result_free(&forked);
+
+	/* A narrowing job runs on a's worker, which then ends. */
+	un = selfcheck_uid(a, narrow, 1);
+	after = selfcheck_uid(a, NULL, 0);
+	E2E_ASSERT(after != un, "the worker a narrowing job ran on (uid %" PRIu64 ") served "
+		   "another job", un);
+
+	/* Kept workers end with their client: back to the pool alone. */
+	brig_close(a);
+	brig_close(b);
+	deadline = harness_now_ms() + 10000;
+	while ((workers = pool_workers(zygote, NULL, 0)) != baseline &&
+	       harness_now_ms() < deadline)
+		harness_sleep_ms(20);
+	E2E_ASSERT(workers == baseline, "%zu workers after both clients left, %zu before",
+		   workers, baseline);
+	brigd_stop(&d);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* 11. bad input over a raw socket                                      */
 
@@ -1763,6 +1853,7 @@ static Suite *e2e_suite(void)
 		{ "selfcheck", test_selfcheck },
 		{ "leaks", test_no_zombies_no_leaks },
 		{ "pool_autosizing", test_pool_autosizing },
+		{ "worker_reuse", test_worker_reuse },
 		{ "bad_input", test_bad_input },
 		{ "busy", test_busy },
 		{ "cli", test_cli },

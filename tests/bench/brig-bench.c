@@ -90,9 +90,13 @@ static void on_final(void *arg, uint32_t job, const struct brig_status *st)
 	((struct call_result *)arg)->outcome = st->outcome;
 }
 
+/* The profile jobs go to (NULL: the server's default). */
+static const char *bench_profile;
+
 static int brig_one(struct brig_client *c, const char *handler, const void *in, size_t len)
 {
-	struct brig_job job = { .handler = handler, .input = in, .input_len = len };
+	struct brig_job job = { .handler = handler, .profile = bench_profile, .input = in,
+				.input_len = len };
 	struct call_result res = { .outcome = -1 };
 	uint32_t id;
 	int r;
@@ -559,8 +563,9 @@ static const char *brigd_start(void)
 {
 	static char sock[512];
 	const char *top = getenv("BRIG_TOP_BUILDDIR");
-	char path[512], link[1024], brigd[1024];
+	char path[512], link[1024], brigd[1024], conf[600];
 	static const char *const plugins[] = { "core", "magic", "archive" };
+	FILE *f;
 
 	if (!top)
 		top = ".";
@@ -581,11 +586,19 @@ static const char *brigd_start(void)
 	}
 	snprintf(sock, sizeof(sock), "%s/brig.sock", workdir);
 	snprintf(brigd, sizeof(brigd), "%s/brigd", top);
+	/* The built-in configuration, plus a profile "reuse": the default
+	 * profile's sandbox with worker_reuse (the built-in ones are as they
+	 * are when no section names them). */
+	snprintf(conf, sizeof(conf), "%s/brigd.conf", workdir);
+	f = fopen(conf, "w");
+	if (!f || fputs("[profile reuse]\nworker_reuse = 1000\npool_size = 8\n", f) < 0 ||
+	    fclose(f) != 0)
+		exit(1);
 	brigd_pid = fork();
 	if (brigd_pid == 0) {
 		int null = open("/dev/null", O_WRONLY);
 		dup2(null, 2);
-		execl(brigd, "brigd", "--default-config", "--socket", sock, "--handlers", path,
+		execl(brigd, "brigd", "--config", conf, "--socket", sock, "--handlers", path,
 		      "--log-level", "warning", (char *)NULL);
 		_exit(127);
 	}
@@ -618,6 +631,7 @@ int main(int argc, char **argv)
 	};
 	static char *plain_cat[] = { "/bin/cat", NULL };
 	const char *sock = NULL;
+	bool own_brigd = false;
 	size_t calls = 1000;
 	double seconds = 3;
 	char input[64];
@@ -658,8 +672,10 @@ int main(int argc, char **argv)
 		}
 	}
 	memset(input, 'x', sizeof(input));
-	if (!sock)
+	if (!sock) {
 		sock = brigd_start();
+		own_brigd = true;
+	}
 
 	printf("brig-bench: %zu calls per latency figure, %.1f s per throughput figure\n", calls,
 	       seconds);
@@ -708,6 +724,20 @@ int main(int argc, char **argv)
 			continue;
 		printf("  %2d clients: %8.0f jobs/s\n", clients,
 		       bench_brig_throughput(sock, clients, seconds));
+	}
+	if (own_brigd) {
+		struct stats reuse_s;
+
+		/* Opt-in reuse: one client's jobs on one worker, up to 1000 each. */
+		bench_profile = "reuse";
+		printf("worker reuse (profile with worker_reuse = 1000, same sandbox):\n");
+		reuse_s = bench_brig_latency(sock, "echo", input, sizeof(input), calls);
+		print_row("brig echo 64 B, reused worker", reuse_s);
+		printf("  ratio brig reused/floor %.1fx\n", reuse_s.median_us / floor_s.median_us);
+		for (int clients = 1; clients <= 8; clients *= 8)
+			printf("  %2d clients: %8.0f jobs/s\n", clients,
+			       bench_brig_throughput(sock, clients, seconds));
+		bench_profile = NULL;
 	}
 	bench_memory(sock);
 	return 0;
