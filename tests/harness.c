@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -316,12 +317,32 @@ static void exec_brigd(const struct brigd *d, int log_fd)
 	_exit(127);
 }
 
+/*
+ * The broker drops to the system user "brig" (brigd refuses to start
+ * without it): create it the way an installation does, from the
+ * sysusers.d file of the source tree (idempotent).
+ */
+static void ensure_brig_user(void)
+{
+	char conf[PATH_MAX], command[PATH_MAX + 64];
+	const char *src = getenv("BRIG_TOP_SRCDIR");
+
+	if (getpwnam("brig"))
+		return;
+	snprintf(conf, sizeof(conf), "%s/systemd/sysusers.d/brig.conf", src ? src : ".");
+	snprintf(command, sizeof(command), "systemd-sysusers '%s' >/dev/null 2>&1", conf);
+	if (system(command) != 0 || !getpwnam("brig"))
+		ck_abort_msg("there is no user 'brig' for brigd's broker, and systemd-sysusers %s "
+			     "could not create it; run tests/debian-deps.sh", conf);
+}
+
 void brigd_start(struct brigd *d, const char *config)
 {
 	int64_t deadline;
 	int log_fd;
 	pid_t parent = getpid();
 
+	ensure_brig_user();
 	memset(d, 0, sizeof(*d));
 	snprintf(d->dir, sizeof(d->dir), "/tmp/brig-e2e-XXXXXX");
 	ck_assert_msg(mkdtemp(d->dir) != NULL, "mkdtemp: %s", strerror(errno));
@@ -361,8 +382,12 @@ void brigd_start(struct brigd *d, const char *config)
 				     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
 				     d->log_path);
 		}
-		if (daemon_answers(d))
+		if (daemon_answers(d)) {
+			d->broker_pid = brigd_find_broker(d);
+			E2E_ASSERT(d->broker_pid > 0, "brigd %d answers, but no broker among its "
+				   "children", (int)d->pid);
 			return;
+		}
 		if (harness_now_ms() > deadline) {
 			harness_report_failure();
 			kill(d->pid, SIGKILL);
@@ -627,15 +652,56 @@ unsigned long long proc_start_time(pid_t pid)
 	return start;
 }
 
-pid_t brigd_zygote_pid(const struct brigd *d)
+/* brigd --zygote 3 is exec'ed; the broker is a fork with brigd's argv. */
+static bool proc_is_zygote(pid_t pid)
 {
-	pid_t children[8];
-	size_t n;
+	char path[64], buf[4096];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	for (ssize_t i = 0; i + 8 <= n; i++)
+		if (memcmp(buf + i, "--zygote", 8) == 0 && (i + 8 == n || buf[i + 8] == '\0'))
+			return true;
+	return false;
+}
+
+/* The monitor's children that are (want_zygote) or are not zygotes. */
+static size_t monitor_children(const struct brigd *d, bool want_zygote, pid_t *out, size_t max)
+{
+	pid_t children[32];
+	size_t n, found = 0;
 
 	if (d->pid <= 0)
 		return 0;
-	n = proc_children(d->pid, children, 8);
-	return n == 1 ? children[0] : 0;
+	n = proc_children(d->pid, children, 32);
+	for (size_t i = 0; i < n && i < 32; i++) {
+		if (proc_is_zygote(children[i]) != want_zygote)
+			continue;
+		if (found < max)
+			out[found] = children[i];
+		found++;
+	}
+	return found;
+}
+
+pid_t brigd_zygote_pid(const struct brigd *d)
+{
+	pid_t zygote;
+
+	return monitor_children(d, true, &zygote, 1) == 1 ? zygote : 0;
+}
+
+pid_t brigd_find_broker(const struct brigd *d)
+{
+	pid_t broker;
+
+	return monitor_children(d, false, &broker, 1) == 1 ? broker : 0;
 }
 
 /* ---- raw client socket ---- */
