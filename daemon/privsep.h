@@ -41,7 +41,8 @@ int privsep_drop(const struct broker_identity *id, pid_t monitor_pid, char *err,
 /*
  * Load the broker's seccomp allow-list.  A syscall outside it kills the
  * broker with SIGSYS, after one line on stderr that names its number.
- * 0, or -errno with err set.
+ * 0; 1 with err saying why when it cannot apply (under valgrind, which
+ * has no seccomp); or -errno with err set.
  */
 int privsep_load_filter(char *err, size_t err_size);
 

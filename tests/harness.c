@@ -46,15 +46,18 @@ static const char *const expected_handlers[] = {
 static struct brigd *current_daemon;
 
 /*
- * BRIG_VALGRIND=1: the broker runs under valgrind memcheck.  Any error, or
- * a definite leak, makes it exit with 99, which brigd_stop() reports like
- * any other unclean exit; valgrind writes to brigd's log, whose tail a
- * failure prints.
+ * BRIG_VALGRIND=1: the monitor and the broker (a fork of it) run under
+ * valgrind memcheck.  Any error, or a definite leak, makes the broker exit
+ * with 99, and the monitor exits with the broker's status, which
+ * brigd_stop() reports like any other unclean exit; valgrind writes to
+ * brigd's log, whose tail a failure prints.
  *
- * The zygote (the broker's re-exec of itself) and its workers run natively:
+ * The zygote (exec'ed by the monitor) and its workers run natively:
  * valgrind (3.19) implements neither seccomp(2) nor the Landlock syscalls,
  * and a seccomp filter would bind valgrind's own syscalls too.  They never
  * parse client bytes; the broker, which does, is the one that matters.
+ * For the same reason the broker loads no seccomp filter under valgrind
+ * (it logs so); check_privsep checks the filter only without valgrind.
  */
 #define VALGRIND_ERROR_EXIT "99"
 #define VALGRIND_SLOWDOWN 4
@@ -296,7 +299,8 @@ static void exec_brigd(const struct brigd *d, int log_fd)
 		argv[argc++] = (char *)"--show-leak-kinds=definite";
 		argv[argc++] = (char *)"--errors-for-leak-kinds=definite";
 		argv[argc++] = (char *)"--trace-children=no";
-		argv[argc++] = (char *)"--child-silent-after-fork=yes";
+		/* The broker is a fork of the monitor: its errors must count. */
+		argv[argc++] = (char *)"--child-silent-after-fork=no";
 		argv[argc++] = (char *)"--num-callers=30";
 		argv[argc++] = suppressions;
 	}
@@ -652,12 +656,32 @@ unsigned long long proc_start_time(pid_t pid)
 	return start;
 }
 
-/* brigd --zygote 3 is exec'ed; the broker is a fork with brigd's argv. */
-static bool proc_is_zygote(pid_t pid)
+static bool same_pid_namespace(pid_t a, pid_t b)
+{
+	char path[64], ns_a[64], ns_b[64];
+	ssize_t na, nb;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)a);
+	na = readlink(path, ns_a, sizeof(ns_a));
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)b);
+	nb = readlink(path, ns_b, sizeof(ns_b));
+	return na > 0 && na == nb && memcmp(ns_a, ns_b, (size_t)na) == 0;
+}
+
+/*
+ * brigd --zygote 3 is exec'ed; the broker is a fork with brigd's argv.
+ * A template or worker orphaned by a dying zygote is briefly the monitor's
+ * child too (it is the subreaper), with the zygote's command line: but it
+ * lives in a pid namespace of its own.
+ */
+static bool proc_is_zygote(pid_t pid, pid_t monitor)
 {
 	char path[64], buf[4096];
 	ssize_t n;
 	int fd;
+
+	if (!same_pid_namespace(pid, monitor))
+		return false;
 
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -671,17 +695,17 @@ static bool proc_is_zygote(pid_t pid)
 	return false;
 }
 
-/* The monitor's children that are (want_zygote) or are not zygotes. */
-static size_t monitor_children(const struct brigd *d, bool want_zygote, pid_t *out, size_t max)
+/* The monitor's children that are zygotes. */
+static size_t monitor_zygotes(const struct brigd *d, pid_t *out, size_t max)
 {
-	pid_t children[32];
+	pid_t children[64];
 	size_t n, found = 0;
 
 	if (d->pid <= 0)
 		return 0;
-	n = proc_children(d->pid, children, 32);
-	for (size_t i = 0; i < n && i < 32; i++) {
-		if (proc_is_zygote(children[i]) != want_zygote)
+	n = proc_children(d->pid, children, 64);
+	for (size_t i = 0; i < n && i < 64; i++) {
+		if (!proc_is_zygote(children[i], d->pid))
 			continue;
 		if (found < max)
 			out[found] = children[i];
@@ -694,14 +718,35 @@ pid_t brigd_zygote_pid(const struct brigd *d)
 {
 	pid_t zygote;
 
-	return monitor_children(d, true, &zygote, 1) == 1 ? zygote : 0;
+	return monitor_zygotes(d, &zygote, 1) == 1 ? zygote : 0;
 }
 
+/*
+ * The broker: the monitor's oldest child in its pid namespace that is not a
+ * zygote.  Others come and go (an access check's child, a zygote between
+ * fork and exec); the broker was forked first and lives as long as brigd.
+ */
 pid_t brigd_find_broker(const struct brigd *d)
 {
-	pid_t broker;
+	pid_t children[64], broker = 0;
+	unsigned long long oldest = 0;
+	size_t n;
 
-	return monitor_children(d, false, &broker, 1) == 1 ? broker : 0;
+	if (d->pid <= 0)
+		return 0;
+	n = proc_children(d->pid, children, 64);
+	for (size_t i = 0; i < n && i < 64; i++) {
+		unsigned long long start;
+
+		if (!same_pid_namespace(children[i], d->pid) || proc_is_zygote(children[i], d->pid))
+			continue;
+		start = proc_start_time(children[i]);
+		if (start && (!broker || start < oldest)) {
+			broker = children[i];
+			oldest = start;
+		}
+	}
+	return broker;
 }
 
 /* ---- raw client socket ---- */

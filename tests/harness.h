@@ -82,8 +82,9 @@ void brigd_cleanup(struct brigd *d);
 /*
  * brigd's processes (docs/security.md): the monitor (d->pid) forks the
  * broker and execs zygotes (brigd ... --zygote 3).  The zygote is the
- * monitor's only child with --zygote in its command line (0 if there is
- * not exactly one, e.g. during a reload); the broker the only one without.
+ * monitor's only child in its pid namespace with --zygote in its command
+ * line (0 if there is not exactly one, e.g. during a reload); the broker
+ * its oldest child in that namespace without.
  */
 pid_t brigd_zygote_pid(const struct brigd *d);
 pid_t brigd_find_broker(const struct brigd *d);
