@@ -196,7 +196,8 @@ static pid_t zygote_spawn(struct monitor *m, int *broker_end)
 
 		/* Invariant 5: close_range leaves the zygote fd 0-2 and its channel,
 		 * none of the monitor's (the broker's channels, the socket). */
-		if (dup2(pair[1], 3) < 0)
+		/* dup2 onto itself would keep close-on-exec: clear it instead. */
+		if (pair[1] == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(pair[1], 3) < 0)
 			_exit(127);
 		syscall(SYS_close_range, 4, ~0U, 0);
 		/* For cgroup v2 set-up, which may have to move brigd's processes. */
@@ -258,10 +259,9 @@ static void broker_misbehaved(struct monitor *m, const char *fmt, ...)
 		chan_free(m->broker);
 		m->broker = NULL;
 	}
-	if (m->access_ev) {
-		event_free(m->access_ev);
-		m->access_ev = NULL;
-	}
+	/* Maybe from inside its own callback: freed at the end, not here. */
+	if (m->access_ev)
+		event_del(m->access_ev);
 }
 
 static void monitor_on_notify(struct monitor *m, const struct msg_monitor_notify *n)

@@ -21,6 +21,14 @@
 #ifndef UNDER_VALGRIND
 #define UNDER_VALGRIND() false
 #endif
+/* gcc says __SANITIZE_ADDRESS__, clang __has_feature(address_sanitizer). */
+#if defined(__SANITIZE_ADDRESS__)
+#define BRIG_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BRIG_ASAN 1
+#endif
+#endif
 
 #include "chan.h"
 #include "log.h"
@@ -136,10 +144,10 @@ static const char *const broker_syscalls[] = {
 	"getresuid", "getresgid", "getrlimit", "prlimit64", "getrusage", "getrandom", "uname",
 	"sched_yield", "futex", "restart_syscall", "exit", "exit_group", "tgkill", "wait4",
 	"sysinfo", "rseq", "set_robust_list",
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(BRIG_ASAN)
 	/* AddressSanitizer's LeakSanitizer stops the world with a tracer
 	 * thread at exit: only in --enable-asan builds. */
-	"clone", "clone3", "ptrace", "prctl", "sched_getaffinity", "set_tid_address",
+	"clone", "clone3", "ptrace", "prctl", "sched_getaffinity", "set_tid_address", "getdents",
 #endif
 };
 
@@ -203,17 +211,18 @@ int privsep_load_filter(char *err, size_t err_size)
 		if (r < 0)
 			snprintf(err, err_size, "allowing %s: %s", broker_syscalls[i], strerror(-r));
 	}
-	/* Sockets: AF_UNIX only (the journal, NSS's local services). */
+	/* Sockets: AF_UNIX only (the journal, NSS's local services).  int
+	 * arguments: only their low 32 bits count (as in sandbox/seccomp.c). */
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-				     SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+				     SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, AF_UNIX));
 	/* ioctl: stdio's isatty() and FIONREAD, nothing that drives a device. */
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-				     SCMP_A1(SCMP_CMP_EQ, TCGETS));
+				     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TCGETS));
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-				     SCMP_A1(SCMP_CMP_EQ, FIONREAD));
+				     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, FIONREAD));
 	if (r == 0)
 		r = seccomp_load(ctx);
 	if (r < 0 && !err[0])
