@@ -55,6 +55,7 @@ struct monitor {
 	LIST_HEAD(, monitor_zygote) zygotes;
 	unsigned zygote_count;
 	bool created_socket;
+	bool stopping;                  /* the broker said STOPPING */
 	msgpack_sbuffer sb;
 	uint8_t buf[CHAN_RECORD_MAX];
 };
@@ -274,6 +275,7 @@ static void monitor_on_notify(struct monitor *m, const struct msg_monitor_notify
 		sd_notify(0, "RELOADING=1");
 		break;
 	case MONITOR_NOTIFY_STOPPING:
+		m->stopping = true;
 		sd_notify(0, "STOPPING=1");
 		break;
 	case MONITOR_NOTIFY_WATCHDOG:
@@ -464,10 +466,14 @@ static void monitor_reap(struct monitor *m)
 		LIST_REMOVE(z, link);
 		m->zygote_count--;
 		free(z);
+		/* While the broker stops, a zygote may find its channel closed in
+		 * the middle of a report: not worth an error then. */
 		if (WIFSIGNALED(status))
-			log_error("zygote %d killed by signal %d", (int)pid, WTERMSIG(status));
+			log_msg(m->stopping ? LOG_LEVEL_INFO : LOG_LEVEL_ERROR,
+				"zygote %d killed by signal %d", (int)pid, WTERMSIG(status));
 		else if (WEXITSTATUS(status) != 0)
-			log_error("zygote %d exited with status %d", (int)pid, WEXITSTATUS(status));
+			log_msg(m->stopping ? LOG_LEVEL_INFO : LOG_LEVEL_ERROR,
+				"zygote %d exited with status %d", (int)pid, WEXITSTATUS(status));
 		monitor_send(m, msg_pack_monitor_zygote_died(&m->sb, &(struct msg_monitor_zygote_died){
 			pid, status }), -1);
 	}
@@ -571,6 +577,10 @@ int monitor_main(struct config *cfg, const struct config_source *src,
 
 		close(channel[0]);
 		close(access_pair[0]);
+		/* Its own process group: a Ctrl-C on brigd's terminal reaches the
+		 * monitor alone, which passes it on once (twice would mean "stop
+		 * now, do not wait for running jobs"). */
+		setpgid(0, 0);
 		log_init("broker", (enum log_level)cfg->log_level);
 		if (privsep_drop(&id, getppid(), err, sizeof(err)) < 0)
 			fatalx("cannot drop privileges to %s: %s", id.user, err);
