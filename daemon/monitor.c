@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -37,11 +36,6 @@
 /* An access check that takes longer (a hung network mount) is a no. */
 #define MONITOR_ACCESS_TIMEOUT_SEC 5
 
-struct monitor_zygote {
-	LIST_ENTRY(monitor_zygote) link;
-	pid_t pid;
-};
-
 struct monitor {
 	struct config *cfg;
 	const struct zygote_command *zygote_cmd;
@@ -52,7 +46,7 @@ struct monitor {
 	struct event *signal_evs[4];
 	pid_t broker_pid;               /* 0 once reaped */
 	int broker_status;
-	LIST_HEAD(, monitor_zygote) zygotes;
+	pid_t zygotes[MONITOR_MAX_ZYGOTES];   /* started and not yet reaped */
 	unsigned zygote_count;
 	bool created_socket;
 	bool stopping;                  /* the broker said STOPPING */
@@ -150,14 +144,24 @@ static void monitor_resolve_broker(const struct config *cfg, struct broker_ident
 
 /* ---- zygotes ---- */
 
-static struct monitor_zygote *zygote_find(struct monitor *m, pid_t pid)
+static bool zygote_known(const struct monitor *m, pid_t pid)
 {
-	struct monitor_zygote *z;
+	for (unsigned i = 0; i < m->zygote_count; i++)
+		if (m->zygotes[i] == pid)
+			return true;
+	return false;
+}
 
-	LIST_FOREACH(z, &m->zygotes, link)
-		if (z->pid == pid)
-			return z;
-	return NULL;
+/* A zygote was reaped: true if it was ours. */
+static bool zygote_forget(struct monitor *m, pid_t pid)
+{
+	for (unsigned i = 0; i < m->zygote_count; i++) {
+		if (m->zygotes[i] == pid) {
+			m->zygotes[i] = m->zygotes[--m->zygote_count];
+			return true;
+		}
+	}
+	return false;
 }
 
 static void monitor_send(struct monitor *m, int packed, int pass_fd)
@@ -215,23 +219,17 @@ static pid_t zygote_spawn(struct monitor *m, int *broker_end)
 static void monitor_on_zygote_start(struct monitor *m, const struct msg_monitor_zygote_start *req)
 {
 	struct msg_monitor_zygote_started reply = { .request = req->request };
-	struct monitor_zygote *z = NULL;
 	int fd = -1;
 	pid_t pid;
 
 	if (m->zygote_count >= MONITOR_MAX_ZYGOTES) {
 		log_warn("the broker asks for a zygote while %u are alive; refused", m->zygote_count);
 		reply.error = EAGAIN;
-	} else if (!(z = calloc(1, sizeof(*z)))) {
-		reply.error = ENOMEM;
 	} else if ((pid = zygote_spawn(m, &fd)) < 0) {
 		log_error("cannot start a zygote: %s", strerror(-pid));
 		reply.error = -pid;
-		free(z);
 	} else {
-		z->pid = pid;
-		LIST_INSERT_HEAD(&m->zygotes, z, link);
-		m->zygote_count++;
+		m->zygotes[m->zygote_count++] = pid;
 		reply.pid = pid;
 		log_debug("zygote started as pid %d", (int)pid);
 	}
@@ -324,7 +322,7 @@ static int monitor_on_record(struct chan *ch, const uint8_t *body, size_t len, i
 		msg_close(&in);
 		/* Only a zygote we started and have not reaped: never any other
 		 * process, whatever pid the broker names. */
-		if (zygote_find(m, (pid_t)req.pid))
+		if (zygote_known(m, (pid_t)req.pid))
 			kill((pid_t)req.pid, SIGKILL);
 		else
 			log_debug("the broker asks to kill pid %" PRId64 ", not a live zygote; ignored",
@@ -446,8 +444,6 @@ static void monitor_reap(struct monitor *m)
 
 	/* We are a subreaper: orphans of a dead zygote land here too. */
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		struct monitor_zygote *z;
-
 		if (pid == m->broker_pid) {
 			m->broker_pid = 0;
 			m->broker_status = status;
@@ -460,12 +456,8 @@ static void monitor_reap(struct monitor *m)
 			event_base_loopbreak(m->base);
 			continue;
 		}
-		z = zygote_find(m, pid);
-		if (!z)
-			continue;
-		LIST_REMOVE(z, link);
-		m->zygote_count--;
-		free(z);
+		if (!zygote_forget(m, pid))
+			continue;   /* an orphan of a dead zygote, or an access check's child */
 		/* While the broker stops, a zygote may find its channel closed in
 		 * the middle of a report: not worth an error then. */
 		if (WIFSIGNALED(status))
@@ -498,7 +490,6 @@ static void monitor_signal(evutil_socket_t sig, short what, void *arg)
 static void monitor_stop_zygotes(struct monitor *m)
 {
 	uint64_t give_up = now_usec() + MONITOR_ZYGOTE_GRACE_USEC;
-	struct monitor_zygote *z;
 
 	for (;;) {
 		int status;
@@ -511,18 +502,14 @@ static void monitor_stop_zygotes(struct monitor *m)
 		if (pid == 0) {
 			if (now_usec() > give_up) {
 				log_warn("zygotes did not exit; killing them");
-				LIST_FOREACH(z, &m->zygotes, link)
-					kill(z->pid, SIGKILL);
+				for (unsigned i = 0; i < m->zygote_count; i++)
+					kill(m->zygotes[i], SIGKILL);
 				give_up = UINT64_MAX;
 			}
 			usleep(2000);
 			continue;
 		}
-		if ((z = zygote_find(m, pid))) {
-			LIST_REMOVE(z, link);
-			m->zygote_count--;
-			free(z);
-		}
+		zygote_forget(m, pid);
 	}
 }
 
@@ -536,7 +523,6 @@ int monitor_main(struct config *cfg, const struct config_source *src,
 	uint64_t watchdog_usec = 0;
 
 	log_set_role("monitor");
-	LIST_INIT(&m.zygotes);
 	msgpack_sbuffer_init(&m.sb);
 	signal(SIGPIPE, SIG_IGN);
 	monitor_resolve_broker(cfg, &id);
