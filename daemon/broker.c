@@ -20,7 +20,6 @@
 
 #include <event2/event.h>
 #include <seccomp.h>
-#include <systemd/sd-daemon.h>
 
 #include "broker.h"
 #include "chan.h"
@@ -28,6 +27,7 @@
 #include "log.h"
 #include "msg.h"
 #include "peer.h"
+#include "privsep.h"
 #include "util.h"
 #include "worker.h"
 
@@ -162,10 +162,10 @@ struct broker {
 	const struct config_source *source;
 	LIST_HEAD(, retired_zygote) retired;
 	struct event *retire_ev;        /* look for retired zygotes with no worker left */
-	const struct zygote_command *zygote_cmd;
+	struct monitor_link *monitor;   /* the root monitor (daemon/monitor.c) */
+	uint64_t watchdog_usec;         /* systemd's, passed on by the monitor */
 	struct event_base *base;
 	int listen_fd;
-	bool created_socket;
 	struct event *listen_ev;
 	struct event *signal_evs[4];
 	struct event *retry_ev;
@@ -177,6 +177,11 @@ struct broker {
 	struct chan *zygote;
 	pid_t zygote_pid;
 	bool zygote_ready;
+	/* A zygote asked of the monitor and not yet there; a reload meanwhile
+	 * makes it stale (it may have read the old configuration). */
+	bool zygote_starting;
+	bool zygote_stale;
+	uint32_t zygote_request;
 	unsigned zygote_failures;       /* deaths before READY, for back-off */
 	struct strlist handlers;
 	LIST_HEAD(, client) clients;
@@ -1153,15 +1158,14 @@ static bool handler_known(const struct broker *b, const char *name)
 }
 
 /*
- * Could the client itself open path with this access?  Asked in a child
- * that takes on the client's uid and groups, so that brigd (root) never
- * grants a path the client could not reach (invariant 2, no confused
- * deputy).
+ * Could the client itself open path with this access?  Asked of the root
+ * monitor, which checks in a child that takes on the client's uid and
+ * groups, so that brigd never grants a path the client could not reach
+ * (invariant 2, no confused deputy).
  */
 static bool client_can_access(const struct client *c, const char *path, uint32_t access)
 {
-	int mode = 0, status;
-	pid_t pid;
+	int mode = 0;
 
 	if (access & SPEC_ACCESS_READ)
 		mode |= R_OK;
@@ -1171,19 +1175,8 @@ static bool client_can_access(const struct client *c, const char *path, uint32_t
 		mode |= X_OK;
 	if (c->uid == 0)
 		return true;
-	pid = fork();
-	if (pid < 0)
-		return false;
-	if (pid == 0) {
-		if (setgroups(c->group_count, c->groups) < 0 ||
-		    setresgid(c->gid, c->gid, c->gid) < 0 || setresuid(c->uid, c->uid, c->uid) < 0)
-			_exit(2);
-		_exit(faccessat(AT_FDCWD, path, mode, AT_EACCESS) == 0 ? 0 : 1);
-	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return false;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	return monitor_check_access(c->broker->monitor, c->uid, c->gid, c->groups, c->group_count,
+				    path, mode) == 0;
 }
 
 /*
@@ -1741,7 +1734,7 @@ static void broker_notify_status(struct broker *b)
 	if (strcmp(status, b->last_status) == 0)
 		return;
 	snprintf(b->last_status, sizeof(b->last_status), "%s", status);
-	sd_notifyf(0, "STATUS=%s", status);
+	monitor_notify(b->monitor, MONITOR_NOTIFY_STATUS, status);
 }
 
 /* Once a second (or faster for the watchdog): STATUS if it changed, and
@@ -1749,7 +1742,7 @@ static void broker_notify_status(struct broker *b)
 static void broker_status_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct broker *b = arg;
-	uint64_t watchdog_usec = 0, now = now_usec();
+	uint64_t now = now_usec();
 	struct client *c;
 
 	(void)fd;
@@ -1774,8 +1767,8 @@ static void broker_status_tick(evutil_socket_t fd, short what, void *arg)
 				worker_drop_kept(w);
 		}
 	}
-	if (sd_watchdog_enabled(0, &watchdog_usec) > 0)
-		sd_notify(0, "WATCHDOG=1");
+	if (b->watchdog_usec)
+		monitor_notify(b->monitor, MONITOR_NOTIFY_WATCHDOG, NULL);
 }
 
 static int zygote_on_record(struct chan *ch, const uint8_t *body, size_t len, int passed_fd,
@@ -1808,7 +1801,7 @@ static int zygote_on_record(struct chan *ch, const uint8_t *body, size_t len, in
 			b->notified_ready = true;
 			if (b->listen_ev && event_add(b->listen_ev, NULL) < 0)
 				fatalx("cannot watch the listening socket");
-			sd_notify(0, "READY=1");
+			monitor_notify(b->monitor, MONITOR_NOTIFY_READY, NULL);
 		}
 		broker_notify_status(b);
 		break;
@@ -1868,6 +1861,25 @@ static void zygote_restart_cb(evutil_socket_t fd, short what, void *arg)
 		zygote_start(b);
 }
 
+/* A zygote that keeps dying before it is ready (a broken plugin, a missing
+ * directory) is retried ever more slowly, up to 5 s. */
+static void zygote_restart_later(struct broker *b, const char *why)
+{
+	/* zygote_failures already counts this one. */
+	unsigned doublings = b->zygote_failures > 1 ? b->zygote_failures - 1 : 0;
+	uint64_t delay = (uint64_t)ZYGOTE_RESTART_USEC << (doublings < 6 ? doublings : 6);
+	struct timeval tv;
+
+	if (b->stopping)
+		return;
+	if (delay > 5000000)
+		delay = 5000000;
+	tv.tv_sec = (time_t)(delay / 1000000);
+	tv.tv_usec = (suseconds_t)(delay % 1000000);
+	log_error("zygote lost (%s); starting a new one in %" PRIu64 " ms", why, delay / 1000);
+	event_base_once(b->base, -1, EV_TIMEOUT, zygote_restart_cb, b, &tv);
+}
+
 /* The zygote is gone: every worker went with it (parent-death signal). */
 static void zygote_lost(struct broker *b, const char *why)
 {
@@ -1880,8 +1892,9 @@ static void zygote_lost(struct broker *b, const char *why)
 	chan_free(b->zygote);
 	b->zygote = NULL;
 	b->zygote_ready = false;
+	/* Only the monitor may signal it; it checks that the pid is a zygote. */
 	if (b->zygote_pid > 0)
-		kill(b->zygote_pid, SIGKILL);
+		monitor_kill_zygote(b->monitor, b->zygote_pid);
 	for (w = LIST_FIRST(&b->workers); w; w = next) {
 		struct job *j = w->job;
 
@@ -1901,25 +1914,9 @@ static void zygote_lost(struct broker *b, const char *why)
 		}
 		worker_free(w);
 	}
-	if (b->stopping)
-		return;
-	{
-		/* A zygote that keeps dying before it is ready (a broken plugin, a
-		 * missing directory) is retried ever more slowly, up to 5 s. */
-		uint64_t delay = (uint64_t)ZYGOTE_RESTART_USEC << (b->zygote_failures < 6 ?
-								    b->zygote_failures : 6);
-		struct timeval tv;
-
-		if (delay > 5000000)
-			delay = 5000000;
-		if (!was_ready)
-			b->zygote_failures++;
-		tv.tv_sec = (time_t)(delay / 1000000);
-		tv.tv_usec = (suseconds_t)(delay % 1000000);
-		log_error("zygote lost (%s); starting a new one in %" PRIu64 " ms", why,
-			  delay / 1000);
-		event_base_once(b->base, -1, EV_TIMEOUT, zygote_restart_cb, b, &tv);
-	}
+	if (!was_ready)
+		b->zygote_failures++;
+	zygote_restart_later(b, why);
 }
 
 static void zygote_on_close(struct chan *ch, int err, void *arg)
@@ -1928,59 +1925,69 @@ static void zygote_on_close(struct chan *ch, int err, void *arg)
 	zygote_lost(arg, err < 0 ? strerror(-err) : "channel closed");
 }
 
+/* Ask the monitor for a zygote; it arrives in broker_zygote_started. */
 static void zygote_start(struct broker *b)
 {
-	int pair[2];
-	struct stat st;
-	pid_t pid;
+	int r;
 
-	if (stat(b->zygote_cmd->exe, &st) < 0 || st.st_dev != b->zygote_cmd->exe_dev ||
-	    st.st_ino != b->zygote_cmd->exe_ino)
-		log_warn("%s is not the binary brigd started from (upgraded?): the zygote will "
-			 "run it; restart brigd after upgrades", b->zygote_cmd->exe);
+	if (b->zygote_starting)
+		return;
+	b->zygote_request++;
+	r = monitor_start_zygote(b->monitor, b->zygote_request);
+	if (r < 0)
+		fatalx("cannot ask the monitor for a zygote: %s", strerror(-r));
+	b->zygote_starting = true;
+}
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
-		fatal("socketpair");
-	pid = fork();
-	if (pid < 0)
-		fatal("fork");
-	if (pid == 0) {
-		/* exec, so that the zygote (and every worker) starts from a fresh
-		 * image holding none of the broker's memory (invariant 5). */
-		if (dup2(pair[1], 3) < 0)
-			_exit(127);
-		syscall(SYS_close_range, 4, ~0U, 0);
-		execv(b->zygote_cmd->exe, b->zygote_cmd->argv);
-		_exit(127);
+static void broker_zygote_started(void *arg, uint32_t request, pid_t pid, int fd, int error)
+{
+	struct broker *b = arg;
+
+	if (request != b->zygote_request || !b->zygote_starting)
+		fatalx("the monitor started zygote %u, which was not asked for", request);
+	b->zygote_starting = false;
+	if (pid <= 0) {
+		b->zygote_failures++;
+		zygote_restart_later(b, strerror(error));
+		return;
 	}
-	close(pair[1]);
+	if (b->zygote_stale && !b->stopping) {
+		/* Asked for before a reload: it may run the old configuration. */
+		b->zygote_stale = false;
+		close(fd);
+		zygote_start(b);
+		return;
+	}
+	if (b->stopping || b->zygote) {
+		/* Not wanted any more: closing the channel ends it. */
+		close(fd);
+		return;
+	}
 	b->zygote_pid = pid;
-	b->zygote = chan_new(b->base, pair[0], zygote_on_record, zygote_on_close, b);
+	b->zygote = chan_new(b->base, fd, zygote_on_record, zygote_on_close, b);
 	if (!b->zygote)
 		fatalx("cannot watch the zygote channel");
 	log_debug("zygote started as pid %d", (int)pid);
 }
 
+/* The monitor reaped a zygote: the current one, or one retired by a reload. */
+static void broker_zygote_died(void *arg, pid_t pid, int status)
+{
+	struct broker *b = arg;
+
+	if (pid != b->zygote_pid)
+		return;   /* retired: its channel's close did the work */
+	b->zygote_pid = 0;
+	zygote_lost(b, WIFSIGNALED(status) ? "zygote killed by a signal" : "zygote exited");
+}
+
+static const struct monitor_link_ops broker_monitor_ops = {
+	.zygote_started = broker_zygote_started,
+	.zygote_died = broker_zygote_died,
+};
+
 /* ------------------------------------------------------------------ */
 /* the process                                                          */
-
-static void broker_reap(struct broker *b)
-{
-	int status;
-	pid_t pid;
-
-	/* We are a subreaper: orphans of a dead zygote land here too. */
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		if (pid == b->zygote_pid) {
-			b->zygote_pid = 0;
-			if (WIFSIGNALED(status))
-				log_error("zygote killed by signal %d", WTERMSIG(status));
-			else if (WEXITSTATUS(status) != 0)
-				log_error("zygote exited with status %d", WEXITSTATUS(status));
-			zygote_lost(b, "zygote exited");
-		}
-	}
-}
 
 /*
  * Shutting down, step by step: no new clients or jobs; clients without
@@ -2033,16 +2040,13 @@ static void broker_begin_shutdown(struct broker *b, int sig)
 		return;
 	}
 	log_info("stopping on signal %d: %u clients connected", sig, b->client_count);
-	sd_notify(0, "STOPPING=1");
+	monitor_notify(b->monitor, MONITOR_NOTIFY_STOPPING, NULL);
 	b->stopping = true;
 	/* Close the socket now, so that new clients fail at once. */
 	event_free(b->listen_ev);
 	b->listen_ev = NULL;
-	close(b->listen_fd);
+	close(b->listen_fd);   /* the monitor removes the socket file at exit */
 	b->listen_fd = -1;
-	if (b->created_socket)
-		unlink(b->cfg->socket_path);
-	b->created_socket = false;
 	event_add(b->shutdown_timer, &(struct timeval){
 		b->cfg->shutdown_timeout_ms / 1000, (b->cfg->shutdown_timeout_ms % 1000) * 1000 });
 	broker_shutdown_progress(b);
@@ -2144,7 +2148,7 @@ static void broker_reload(struct broker *b)
 	struct job *j;
 	int r;
 
-	sd_notify(0, "RELOADING=1");
+	monitor_notify(b->monitor, MONITOR_NOTIFY_RELOADING, NULL);
 	if (src->path) {
 		r = config_load(src->path, &cfg, err, sizeof(err));
 	} else {
@@ -2159,16 +2163,16 @@ static void broker_reload(struct broker *b)
 		snprintf(cfg->handler_dir, sizeof(cfg->handler_dir), "%s", src->handler_dir);
 	if (r == 0 && src->log_level >= 0)
 		cfg->log_level = src->log_level;
-	if (r == 0 && access(cfg->handler_dir, R_OK | X_OK) < 0) {
+	/* The zygote (root) reads it, not us: the monitor checks as root. */
+	if (r == 0 && (r = monitor_check_access(b->monitor, 0, 0, NULL, 0, cfg->handler_dir,
+						R_OK | X_OK)) < 0)
 		snprintf(err, sizeof(err), "handler directory %s: %s", cfg->handler_dir,
-			 strerror(errno));
-		r = -errno;
-	}
+			 strerror(-r));
 	if (r < 0) {
 		log_error("reload refused: %s; the running configuration stays",
 			  err[0] ? err : strerror(-r));
 		free(cfg);
-		sd_notify(0, "READY=1");
+		monitor_notify(b->monitor, MONITOR_NOTIFY_READY, NULL);
 		return;
 	}
 	if (strcmp(cfg->socket_path, b->cfg->socket_path) != 0 ||
@@ -2234,9 +2238,12 @@ static void broker_reload(struct broker *b)
 		b->queued_total++;
 	}
 	event_active(b->retire_ev, EV_TIMEOUT, 0);
+	/* A zygote still on its way may have read the old file: not used. */
+	if (b->zygote_starting)
+		b->zygote_stale = true;
 	zygote_start(b);
 	log_info("configuration reloaded: %zu profile(s)", cfg->profile_count);
-	sd_notify(0, "READY=1");
+	monitor_notify(b->monitor, MONITOR_NOTIFY_READY, NULL);
 }
 
 static void broker_signal(evutil_socket_t sig, short what, void *arg)
@@ -2245,9 +2252,6 @@ static void broker_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	switch (sig) {
-	case SIGCHLD:
-		broker_reap(b);
-		break;
 	case SIGTERM:
 	case SIGINT:
 		broker_begin_shutdown(b, (int)sig);
@@ -2261,77 +2265,14 @@ static void broker_signal(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
-static int broker_listen(struct broker *b)
-{
-	const char *path = b->cfg->socket_path;
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	char dir[PATH_MAX];
-	char *slash;
-	mode_t old_mask;
-	int fd, n, r;
-
-	n = sd_listen_fds(1);
-	if (n > 1)
-		fatalx("systemd passed %d sockets; brigd expects one", n);
-	if (n == 1) {
-		fd = SD_LISTEN_FDS_START;
-		if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0)
-			fatalx("the socket systemd passed is not a listening AF_UNIX stream socket");
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
-		evutil_make_socket_nonblocking(fd);
-		log_info("listening on the socket passed by systemd");
-		return fd;
-	}
-	if (strlen(path) >= sizeof(addr.sun_path))
-		fatalx("socket path %s is too long", path);
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-			fatal("mkdir %s", dir);
-	}
-	memcpy(addr.sun_path, path, strlen(path));
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		fatal("socket");
-	{
-		/* A socket file left by a dead brigd is removed; a live one is not. */
-		struct stat st;
-		if (lstat(path, &st) == 0) {
-			int probe;
-			if (!S_ISSOCK(st.st_mode))
-				fatalx("%s exists and is not a socket", path);
-			probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-			if (probe >= 0 && connect(probe, (struct sockaddr *)&addr, sizeof(addr)) == 0)
-				fatalx("another brigd is listening on %s", path);
-			if (probe >= 0)
-				close(probe);
-			unlink(path);
-		}
-	}
-	/* Bind under a umask so the socket never exists with a wider mode. */
-	old_mask = umask(0777 & ~b->cfg->socket_mode);
-	r = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
-	umask(old_mask);
-	if (r < 0)
-		fatal("bind %s", path);
-	b->created_socket = true;
-	if (listen(fd, 256) < 0)
-		fatal("listen");
-	log_info("listening on %s", path);
-	return fd;
-}
-
 /*
- * Close the zygote's channel: it kills its workers, reaps them (each only
- * once its pid namespace is empty) and exits.  Then reap the zygote and
- * anything orphaned to us, so that nothing of brigd outlives it.
+ * Close the zygotes' channels: each kills its workers, reaps them (each only
+ * once its pid namespace is empty) and exits.  The monitor reaps the
+ * zygotes (and kills one that lingers) once we have exited.
  */
 static void broker_stop_zygote(struct broker *b)
 {
 	struct worker *w;
-	uint64_t give_up = now_usec() + 5000000;
 
 	if (b->zygote) {
 		chan_free(b->zygote);
@@ -2371,31 +2312,12 @@ static void broker_stop_zygote(struct broker *b)
 			job_finish(ending[i], BRIG_OUTCOME_BROKER_ERROR, 0, "brigd is shutting down",
 				   0, 0);
 	}
-	for (;;) {
-		pid_t pid = waitpid(-1, NULL, WNOHANG);
-
-		if (pid < 0 && errno == EINTR)
-			continue;
-		if (pid < 0)
-			break;   /* ECHILD: nothing left */
-		if (pid == 0) {
-			if (now_usec() > give_up && b->zygote_pid > 0) {
-				log_warn("zygote did not exit; killing it");
-				kill(b->zygote_pid, SIGKILL);
-				give_up = UINT64_MAX;
-			}
-			usleep(2000);
-			continue;
-		}
-		if (pid == b->zygote_pid)
-			b->zygote_pid = 0;
-	}
 }
 
 int broker_main(struct config *cfg, const struct config_source *src,
-		const struct zygote_command *zygote_cmd)
+		const struct broker_setup *setup)
 {
-	static const int signals[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
+	static const int signals[] = { SIGTERM, SIGINT, SIGHUP };
 	struct broker *b;
 	struct client *c;
 	int exit_code = 0;
@@ -2406,7 +2328,7 @@ int broker_main(struct config *cfg, const struct config_source *src,
 	b->cfg = cfg;
 	b->source = src;
 	LIST_INIT(&b->retired);
-	b->zygote_cmd = zygote_cmd;
+	b->watchdog_usec = setup->watchdog_usec;
 	LIST_INIT(&b->clients);
 	LIST_INIT(&b->workers);
 	for (size_t i = 0; i < BRIG_MAX_PROFILES; i++) {
@@ -2414,31 +2336,36 @@ int broker_main(struct config *cfg, const struct config_source *src,
 		TAILQ_INIT(&b->profiles[i].idle);
 	}
 	msgpack_sbuffer_init(&b->sb);
-	if (access(cfg->handler_dir, R_OK | X_OK) < 0)
-		fatal("handler directory %s", cfg->handler_dir);
 	signal(SIGPIPE, SIG_IGN);
 	{
-		/* max_clients connections need as many fds: take the hard limit. */
+		/* The monitor raised the soft limit to the hard one for us. */
 		struct rlimit nofile;
 
-		if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
-			nofile.rlim_cur = nofile.rlim_max;
-			setrlimit(RLIMIT_NOFILE, &nofile);
-		}
 		if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
 		    nofile.rlim_cur < (rlim_t)cfg->max_clients + 64)
 			log_warn("max_clients is %u but only %llu fds are allowed (RLIMIT_NOFILE)",
 				 cfg->max_clients, (unsigned long long)nofile.rlim_cur);
 	}
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
-		fatal("prctl(PR_SET_CHILD_SUBREAPER)");
 
-	/* The process layout: the broker here, the zygote (and through it every
-	 * worker) in a fresh image, talking over one channel. */
+	/* Privileges are dropped (daemon/monitor.c); from here on, only the
+	 * syscalls of the broker's allow-list. */
+	{
+		char err[256] = "";
+		int r = privsep_load_filter(err, sizeof(err));
+
+		if (r < 0)
+			fatalx("cannot load the broker's seccomp filter: %s", err);
+		if (r > 0)
+			log_warn("the broker's seccomp filter is not loaded: %s", err);
+	}
 	b->base = event_base_new();
 	if (!b->base)
 		fatalx("event_base_new failed");
-	b->listen_fd = broker_listen(b);
+	b->monitor = monitor_link_new(b->base, setup->monitor_fd, setup->access_fd,
+				      &broker_monitor_ops, b);
+	if (!b->monitor)
+		fatalx("cannot watch the monitor's channel");
+	b->listen_fd = setup->listen_fd;
 	b->listen_ev = event_new(b->base, b->listen_fd, EV_READ | EV_PERSIST, broker_accept, b);
 	b->retry_ev = evtimer_new(b->base, retry_cb, b);
 	b->pool_timer = evtimer_new(b->base, pool_timer_cb, b);
@@ -2452,12 +2379,11 @@ int broker_main(struct config *cfg, const struct config_source *src,
 	if (!b->listen_ev || !b->retry_ev || !b->pool_timer || !b->shutdown_timer || !b->status_timer || !b->retire_ev)
 		fatalx("cannot watch the listening socket");
 	{
-		uint64_t watchdog_usec = 0;
 		struct timeval tick = { 1, 0 };
 
-		if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec / 2 < 1000000) {
+		if (b->watchdog_usec && b->watchdog_usec / 2 < 1000000) {
 			tick.tv_sec = 0;
-			tick.tv_usec = (suseconds_t)(watchdog_usec / 2);
+			tick.tv_usec = (suseconds_t)(b->watchdog_usec / 2);
 		}
 		event_add(b->status_timer, &tick);
 	}
@@ -2477,8 +2403,6 @@ int broker_main(struct config *cfg, const struct config_source *src,
 	b->listen_ev = NULL;
 	if (b->listen_fd >= 0)
 		close(b->listen_fd);
-	if (b->created_socket)
-		unlink(cfg->socket_path);
 	while ((c = LIST_FIRST(&b->clients)))
 		client_free(c);
 	broker_stop_zygote(b);
@@ -2490,6 +2414,7 @@ int broker_main(struct config *cfg, const struct config_source *src,
 	event_free(b->status_timer);
 	event_free(b->retire_ev);
 	strlist_free(&b->handlers);
+	monitor_link_free(b->monitor);
 	free(b->cfg);
 	msgpack_sbuffer_destroy(&b->sb);
 	event_base_free(b->base);

@@ -9,25 +9,10 @@
 #ifndef BRIG_DAEMON_BROKER_H
 #define BRIG_DAEMON_BROKER_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "config.h"
-
-/* How the zygote is started again: brigd's own command line, plus --zygote. */
-struct zygote_command {
-	char *const *argv;      /* NULL-terminated; "--zygote" "3" appended */
-	int argc;
-	/*
-	 * brigd's own binary, resolved at start-up (readlink /proc/self/exe):
-	 * under valgrind /proc/self/exe is valgrind itself, while readlink
-	 * tells the program it runs.  If the file is replaced (an upgrade),
-	 * a new zygote would run the new binary: brigd warns, and wants a
-	 * restart after upgrades.
-	 */
-	const char *exe;
-	dev_t exe_dev;
-	ino_t exe_ino;
-};
 
 /* Where the configuration comes from, for SIGHUP to read it again. */
 struct config_source {
@@ -37,11 +22,19 @@ struct config_source {
 	int log_level;                  /* -1: the file's */
 };
 
+/* What the monitor (daemon/monitor.c) hands the broker it forks. */
+struct broker_setup {
+	int listen_fd;                  /* bound and listening */
+	int monitor_fd;                 /* zygotes and systemd notifications */
+	int access_fd;                  /* access checks, one at a time */
+	uint64_t watchdog_usec;         /* systemd's watchdog interval, or 0 */
+};
+
 /*
  * Runs until SIGTERM/SIGINT; SIGHUP reloads the configuration from src.
- * Takes ownership of cfg.  Returns the process exit code.
+ * Takes ownership of cfg and of setup's fds.  Returns the exit code.
  */
 int broker_main(struct config *cfg, const struct config_source *src,
-		const struct zygote_command *zygote_cmd);
+		const struct broker_setup *setup);
 
 #endif

@@ -82,6 +82,7 @@ void config_set_defaults(struct config *cfg)
 	cfg->shutdown_timeout_ms = 10000;
 	cfg->frame_timeout_ms = 30000;
 	cfg->log_level = LOG_LEVEL_INFO;
+	snprintf(cfg->broker_user, sizeof(cfg->broker_user), "%s", BRIG_BROKER_USER);
 	cfg->default_profile = 0;
 
 	/* default: handler jobs in an empty filesystem view, no network. */
@@ -272,6 +273,11 @@ static int parse_brigd_key(struct parse_state *st, int line, const char *key, co
 		if (i == sizeof(names) / sizeof(names[0]))
 			return parse_fail(st, line, "log_level: expected error, warning, info or debug");
 		cfg->log_level = (int)i;
+	} else if (strcmp(key, "broker_user") == 0) {
+		/* Looked up when brigd starts (the user may be created later). */
+		if (!valid_name(value) || value[0] == '-' || value[0] == '.')
+			return parse_fail(st, line, "broker_user: expected a user name");
+		snprintf(cfg->broker_user, sizeof(cfg->broker_user), "%s", value);
 	} else {
 		return parse_fail(st, line, "[brigd]: unknown key '%s'", key);
 	}

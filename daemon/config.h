@@ -15,6 +15,8 @@
 #include "wire.h"
 
 #define BRIG_MAX_PROFILES 64
+/* The system user of systemd/sysusers.d/brig.conf. */
+#define BRIG_BROKER_USER "brig"
 #define BRIG_MAX_POOL_SIZE 256
 #define BRIG_MAX_WORKER_REUSE 100000
 /* Unless pool_max says otherwise, a pool may grow to 4 times its size. */
@@ -67,6 +69,9 @@ struct config {
 	uint32_t shutdown_timeout_ms;   /* SIGTERM: how long running jobs may go on */
 	uint32_t frame_timeout_ms;      /* a begun frame must be whole this soon */
 	int log_level;                  /* enum log_level */
+	/* The broker's unprivileged user (and its primary group); "root" keeps
+	 * the broker as root, for development only (docs/security.md). */
+	char broker_user[BRIG_NAME_MAX + 1];
 	size_t default_profile;
 	size_t profile_count;
 	struct profile_config profiles[BRIG_MAX_PROFILES];

@@ -1,8 +1,10 @@
 /*
  * brigd: the brig sandbox broker.
  *
- *   brigd (broker, root at start)  -- libevent loop on the socket
- *     `-- zygote (fork + exec of brigd --zygote 3)  -- loads handlers once
+ *   brigd (monitor, root)  -- binds the socket, starts zygotes, checks access
+ *     |-- broker (fork; user brig, no capabilities, seccomp)  -- the socket's
+ *     |                                                    libevent loop
+ *     `-- zygote (fork + exec of brigd --zygote 3, on the broker's request)
  *           `-- worker (clone with new namespaces, sandboxed, one job)
  */
 #include <errno.h>
@@ -18,6 +20,7 @@
 #include "broker.h"
 #include "config.h"
 #include "log.h"
+#include "monitor.h"
 #include "zygote.h"
 
 static void usage(FILE *out)
@@ -211,7 +214,7 @@ int main(int argc, char **argv)
 		};
 
 		snprintf(handler_abs, sizeof(handler_abs), "%s", cfg->handler_dir);
-		opt = broker_main(cfg, &src, &zygote_cmd);
+		opt = monitor_main(cfg, &src, &zygote_cmd);
 	}
 	free(zygote_argv);
 	return opt;

@@ -499,7 +499,8 @@ void zygote_main(const struct config *cfg, int channel_fd)
 	 * SIGINT sent to the whole process group must not end the zygote. */
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
-	/* If the broker dies, so do we (and with us, every worker). */
+	/* If the monitor dies, so do we (and with us, every worker); if the
+	 * broker dies, our channel closes and we exit. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		fatal("prctl(PR_SET_PDEATHSIG)");
 	if (getppid() == 1)
@@ -511,14 +512,19 @@ void zygote_main(const struct config *cfg, int channel_fd)
 	if (r < 0)
 		fatalx("cannot load handlers from %s: %s", cfg->handler_dir, strerror(-r));
 	{
-		/* Named after the broker, so that two brigd never share one. */
+		/* Named after the monitor, so that two brigd never share one. */
 		char instance[32], err[512] = "";
-		pid_t daemon_pids[2] = { getppid(), getpid() };
+		/* The monitor (our parent), the broker (named by the monitor) and
+		 * us: brigd's processes, which cgroup v2 may need to move. */
+		const char *broker = getenv("BRIG_BROKER_PID");
+		pid_t daemon_pids[3] = { getppid(), getpid(), broker ? (pid_t)atoi(broker) : 0 };
+		size_t daemon_count = daemon_pids[2] > 1 ? 3 : 2;
 
 		/* One per zygote: a reload's new zygote and the retired one each
-		 * own theirs (the leading broker pid is what stale clean-up reads). */
+		 * own theirs (the leading monitor pid is what stale clean-up reads). */
 		snprintf(instance, sizeof(instance), "%d-%d", (int)getppid(), (int)getpid());
-		r = cgroup_setup(&z.cgroups, instance, daemon_pids, 2, err, sizeof(err));
+		r = cgroup_setup(&z.cgroups, instance, daemon_pids, daemon_count, err, sizeof(err));
+		unsetenv("BRIG_BROKER_PID");
 		if (r < 0 || z.cgroups.version == 0)
 			log_warn("cgroups unavailable (%s): memory_max and pids_max are not "
 				 "enforced; rlimits are the last resort", r < 0 ? err : "no hierarchy "

@@ -82,6 +82,20 @@ const char *msg_type_name(int type)
 		return "ZYGOTE_EXITED";
 	case MSG_TEMPLATE_SPAWN:
 		return "TEMPLATE_SPAWN";
+	case MSG_MONITOR_ZYGOTE_START:
+		return "MONITOR_ZYGOTE_START";
+	case MSG_MONITOR_ZYGOTE_STARTED:
+		return "MONITOR_ZYGOTE_STARTED";
+	case MSG_MONITOR_ZYGOTE_KILL:
+		return "MONITOR_ZYGOTE_KILL";
+	case MSG_MONITOR_ZYGOTE_DIED:
+		return "MONITOR_ZYGOTE_DIED";
+	case MSG_MONITOR_ACCESS:
+		return "MONITOR_ACCESS";
+	case MSG_MONITOR_ACCESS_RESULT:
+		return "MONITOR_ACCESS_RESULT";
+	case MSG_MONITOR_NOTIFY:
+		return "MONITOR_NOTIFY";
 	default:
 		return "unknown";
 	}
@@ -1402,6 +1416,268 @@ int msg_decode_zygote_exited(struct msg_in *in, struct msg_zygote_exited *m)
 	    (r = cursor_u32(&c, "limits", &out.limits)) < 0 ||
 	    (r = cursor_end(&c)) < 0)
 		return r;
+	*m = out;
+	return 0;
+}
+
+/* ---- broker <-> monitor ---- */
+
+/* MONITOR_ZYGOTE_START: request u32 */
+
+int msg_pack_monitor_zygote_start(msgpack_sbuffer *sb, const struct msg_monitor_zygote_start *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_MONITOR_ZYGOTE_START, 1);
+	put_u32(&w, m->request);
+	return writer_end(&w);
+}
+
+int msg_decode_monitor_zygote_start(struct msg_in *in, struct msg_monitor_zygote_start *m)
+{
+	struct msg_monitor_zygote_start out;
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_MONITOR_ZYGOTE_START, &c);
+	if (r < 0)
+		return r;
+	if ((r = cursor_u32(&c, "request", &out.request)) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	*m = out;
+	return 0;
+}
+
+/* MONITOR_ZYGOTE_STARTED: request u32, pid i64, error i64 */
+
+int msg_pack_monitor_zygote_started(msgpack_sbuffer *sb,
+				    const struct msg_monitor_zygote_started *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_MONITOR_ZYGOTE_STARTED, 3);
+	put_u32(&w, m->request);
+	put_i64(&w, m->pid);
+	put_i64(&w, m->error);
+	return writer_end(&w);
+}
+
+int msg_decode_monitor_zygote_started(struct msg_in *in, struct msg_monitor_zygote_started *m)
+{
+	struct msg_monitor_zygote_started out;
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_MONITOR_ZYGOTE_STARTED, &c);
+	if (r < 0)
+		return r;
+	if ((r = cursor_u32(&c, "request", &out.request)) < 0 ||
+	    (r = cursor_i64(&c, "pid", &out.pid)) < 0 ||
+	    (r = cursor_i64(&c, "error", &out.error)) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	if (out.pid < 0 || out.pid > INT_MAX)
+		return cursor_fail(&c, "MONITOR_ZYGOTE_STARTED field 'pid': %" PRId64
+				   " is not a pid", out.pid);
+	*m = out;
+	return 0;
+}
+
+/* A pid the broker may name: a process, never 0, -1 (everyone) or init. */
+static int decode_pid(struct cursor *c, const char *field, int64_t *pid)
+{
+	int r = cursor_i64(c, field, pid);
+
+	if (r < 0)
+		return r;
+	if (*pid <= 1 || *pid > INT_MAX)
+		return cursor_fail(c, "%s field '%s': %" PRId64 " is not a pid", c->what, field,
+				   *pid);
+	return 0;
+}
+
+/* MONITOR_ZYGOTE_KILL: pid i64 (> 1) */
+
+int msg_pack_monitor_zygote_kill(msgpack_sbuffer *sb, const struct msg_monitor_zygote_kill *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_MONITOR_ZYGOTE_KILL, 1);
+	put_i64(&w, m->pid);
+	return writer_end(&w);
+}
+
+int msg_decode_monitor_zygote_kill(struct msg_in *in, struct msg_monitor_zygote_kill *m)
+{
+	struct msg_monitor_zygote_kill out;
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_MONITOR_ZYGOTE_KILL, &c);
+	if (r < 0)
+		return r;
+	if ((r = decode_pid(&c, "pid", &out.pid)) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	*m = out;
+	return 0;
+}
+
+/* MONITOR_ZYGOTE_DIED: pid i64 (> 1), wait_status i64 */
+
+int msg_pack_monitor_zygote_died(msgpack_sbuffer *sb, const struct msg_monitor_zygote_died *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_MONITOR_ZYGOTE_DIED, 2);
+	put_i64(&w, m->pid);
+	put_i64(&w, m->wait_status);
+	return writer_end(&w);
+}
+
+int msg_decode_monitor_zygote_died(struct msg_in *in, struct msg_monitor_zygote_died *m)
+{
+	struct msg_monitor_zygote_died out;
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_MONITOR_ZYGOTE_DIED, &c);
+	if (r < 0)
+		return r;
+	if ((r = decode_pid(&c, "pid", &out.pid)) < 0 ||
+	    (r = cursor_i64(&c, "wait_status", &out.wait_status)) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	*m = out;
+	return 0;
+}
+
+/* MONITOR_ACCESS: uid u32, gid u32, groups [u32] (<= 64), path str(4095),
+ * mode u32 */
+
+int msg_pack_monitor_access(msgpack_sbuffer *sb, const struct msg_monitor_access *m)
+{
+	struct frame_writer w;
+
+	if (m->group_count > BRIG_GROUPS_MAX)
+		return -EINVAL;
+	writer_begin(&w, sb, MSG_MONITOR_ACCESS, 5);
+	put_u32(&w, m->uid);
+	put_u32(&w, m->gid);
+	put_array(&w, m->group_count);
+	for (size_t i = 0; i < m->group_count; i++)
+		put_u32(&w, m->groups[i]);
+	put_str(&w, m->path, BRIG_ACCESS_PATH_MAX);
+	put_u32(&w, m->mode);
+	return writer_end(&w);
+}
+
+int msg_decode_monitor_access(struct msg_in *in, struct msg_monitor_access *m)
+{
+	struct msg_monitor_access out;
+	struct cursor c, groups;
+	int r;
+
+	memset(&out, 0, sizeof(out));
+	r = decode_begin(in, MSG_MONITOR_ACCESS, &c);
+	if (r < 0)
+		return r;
+	if ((r = cursor_u32(&c, "uid", &out.uid)) < 0 ||
+	    (r = cursor_u32(&c, "gid", &out.gid)) < 0 ||
+	    (r = cursor_array(&c, "groups", BRIG_GROUPS_MAX, &groups)) < 0)
+		return r;
+	for (uint32_t i = 0; i < groups.count; i++) {
+		char field[32];
+
+		snprintf(field, sizeof(field), "groups[%" PRIu32 "]", i);
+		if ((r = cursor_u32(&groups, field, &out.groups[i])) < 0)
+			return r;
+	}
+	out.group_count = groups.count;
+	if ((r = cursor_str(&c, "path", out.path, sizeof(out.path))) < 0 ||
+	    (r = cursor_u32(&c, "mode", &out.mode)) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	/* (uid_t)-1 and (gid_t)-1 mean "unchanged" to setresuid/setresgid. */
+	if (out.uid == UINT32_MAX || out.gid == UINT32_MAX)
+		return cursor_fail(&c, "MONITOR_ACCESS: uid or gid 4294967295 is not an identity");
+	for (size_t i = 0; i < out.group_count; i++)
+		if (out.groups[i] == UINT32_MAX)
+			return cursor_fail(&c, "MONITOR_ACCESS field 'groups[%zu]': 4294967295 is "
+					   "not a group", i);
+	if (out.path[0] != '/')
+		return cursor_fail(&c, "MONITOR_ACCESS field 'path': not an absolute path");
+	if (out.mode & ~7u)
+		return cursor_fail(&c, "MONITOR_ACCESS field 'mode': 0x%" PRIx32 " is not a "
+				   "combination of R_OK, W_OK and X_OK", out.mode);
+	*m = out;
+	return 0;
+}
+
+/* MONITOR_ACCESS_RESULT: error i64 */
+
+int msg_pack_monitor_access_result(msgpack_sbuffer *sb,
+				   const struct msg_monitor_access_result *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_MONITOR_ACCESS_RESULT, 1);
+	put_i64(&w, m->error);
+	return writer_end(&w);
+}
+
+int msg_decode_monitor_access_result(struct msg_in *in, struct msg_monitor_access_result *m)
+{
+	struct msg_monitor_access_result out;
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_MONITOR_ACCESS_RESULT, &c);
+	if (r < 0)
+		return r;
+	if ((r = cursor_i64(&c, "error", &out.error)) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	*m = out;
+	return 0;
+}
+
+/* MONITOR_NOTIFY: state u32, status str(255) */
+
+int msg_pack_monitor_notify(msgpack_sbuffer *sb, const struct msg_monitor_notify *m)
+{
+	struct frame_writer w;
+
+	writer_begin(&w, sb, MSG_MONITOR_NOTIFY, 2);
+	put_u32(&w, m->state);
+	put_str(&w, m->status, BRIG_STATUS_MAX);
+	return writer_end(&w);
+}
+
+int msg_decode_monitor_notify(struct msg_in *in, struct msg_monitor_notify *m)
+{
+	struct msg_monitor_notify out;
+	struct cursor c;
+	int r;
+
+	r = decode_begin(in, MSG_MONITOR_NOTIFY, &c);
+	if (r < 0)
+		return r;
+	if ((r = cursor_u32(&c, "state", &out.state)) < 0 ||
+	    (r = cursor_str(&c, "status", out.status, sizeof(out.status))) < 0 ||
+	    (r = cursor_end(&c)) < 0)
+		return r;
+	if (out.state < MONITOR_NOTIFY_READY || out.state > MONITOR_NOTIFY__MAX)
+		return cursor_fail(&c, "MONITOR_NOTIFY field 'state': %" PRIu32 " is not a known "
+				   "state", out.state);
+	/* Goes into sd_notify's newline-separated assignments: one line only. */
+	for (const char *p = out.status; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			return cursor_fail(&c, "MONITOR_NOTIFY field 'status': holds a byte "
+					   "that is not printable ASCII");
+	if (out.state != MONITOR_NOTIFY_STATUS && out.status[0])
+		return cursor_fail(&c, "MONITOR_NOTIFY field 'status': only a STATUS carries text");
 	*m = out;
 	return 0;
 }

@@ -206,6 +206,43 @@ struct msg_zygote_exited {
 	uint32_t limits;                   /* cgroup limits hit: 1 memory, 2 pids */
 };
 
+struct msg_monitor_zygote_start {
+	uint32_t request;                  /* echoed in ZYGOTE_STARTED */
+};
+
+struct msg_monitor_zygote_started {
+	uint32_t request;
+	int64_t pid;                       /* > 0: the channel is passed alongside */
+	int64_t error;                     /* errno when pid is 0 */
+};
+
+struct msg_monitor_zygote_kill {
+	int64_t pid;
+};
+
+struct msg_monitor_zygote_died {
+	int64_t pid;
+	int64_t wait_status;               /* as from waitpid() */
+};
+
+struct msg_monitor_access {
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t groups[BRIG_GROUPS_MAX];  /* supplementary groups, gid included */
+	size_t group_count;
+	char path[BRIG_ACCESS_PATH_MAX + 1];   /* absolute */
+	uint32_t mode;                     /* R_OK | W_OK | X_OK, or F_OK (0) */
+};
+
+struct msg_monitor_access_result {
+	int64_t error;                     /* 0: allowed, else an errno */
+};
+
+struct msg_monitor_notify {
+	uint32_t state;                    /* enum monitor_notify_state */
+	char status[BRIG_STATUS_MAX + 1];  /* printable ASCII; "" unless STATUS */
+};
+
 /* ---- packing: each appends one complete frame to sb ---- */
 
 int msg_pack_hello(msgpack_sbuffer *sb, const struct msg_hello *m);
@@ -232,6 +269,15 @@ int msg_pack_template_spawn(msgpack_sbuffer *sb, const struct msg_template_spawn
 int msg_pack_zygote_spawn_failed(msgpack_sbuffer *sb, const struct msg_zygote_spawn_failed *m);
 int msg_pack_zygote_kill(msgpack_sbuffer *sb, const struct msg_zygote_kill *m);
 int msg_pack_zygote_exited(msgpack_sbuffer *sb, const struct msg_zygote_exited *m);
+int msg_pack_monitor_zygote_start(msgpack_sbuffer *sb, const struct msg_monitor_zygote_start *m);
+int msg_pack_monitor_zygote_started(msgpack_sbuffer *sb,
+				    const struct msg_monitor_zygote_started *m);
+int msg_pack_monitor_zygote_kill(msgpack_sbuffer *sb, const struct msg_monitor_zygote_kill *m);
+int msg_pack_monitor_zygote_died(msgpack_sbuffer *sb, const struct msg_monitor_zygote_died *m);
+int msg_pack_monitor_access(msgpack_sbuffer *sb, const struct msg_monitor_access *m);
+int msg_pack_monitor_access_result(msgpack_sbuffer *sb,
+				   const struct msg_monitor_access_result *m);
+int msg_pack_monitor_notify(msgpack_sbuffer *sb, const struct msg_monitor_notify *m);
 
 /*
  * Low-level framing for messages whose payload is packed by someone else
@@ -298,5 +344,17 @@ int msg_decode_template_spawn(struct msg_in *in, struct msg_template_spawn *m);
 int msg_decode_zygote_spawn_failed(struct msg_in *in, struct msg_zygote_spawn_failed *m);
 int msg_decode_zygote_kill(struct msg_in *in, struct msg_zygote_kill *m);
 int msg_decode_zygote_exited(struct msg_in *in, struct msg_zygote_exited *m);
+/*
+ * The monitor's messages.  Decoders of what the broker sends check values,
+ * not only types: a pid > 1, an absolute path, mode bits within
+ * R_OK | W_OK | X_OK, a known notify state, a printable status.
+ */
+int msg_decode_monitor_zygote_start(struct msg_in *in, struct msg_monitor_zygote_start *m);
+int msg_decode_monitor_zygote_started(struct msg_in *in, struct msg_monitor_zygote_started *m);
+int msg_decode_monitor_zygote_kill(struct msg_in *in, struct msg_monitor_zygote_kill *m);
+int msg_decode_monitor_zygote_died(struct msg_in *in, struct msg_monitor_zygote_died *m);
+int msg_decode_monitor_access(struct msg_in *in, struct msg_monitor_access *m);
+int msg_decode_monitor_access_result(struct msg_in *in, struct msg_monitor_access_result *m);
+int msg_decode_monitor_notify(struct msg_in *in, struct msg_monitor_notify *m);
 
 #endif

@@ -82,6 +82,18 @@ enum msg_type {
 	 * ZYGOTE_SPAWNED / ZYGOTE_SPAWN_FAILED / ZYGOTE_EXITED, which the zygote
 	 * passes on, and takes ZYGOTE_KILL */
 	MSG_TEMPLATE_SPAWN = 0x58, /* zygote -> template, carries one fd */
+
+	/* internal: broker <-> monitor (seqpacket; docs/security.md, privilege
+	 * separation).  The monitor is root and the broker is not: the monitor
+	 * takes only these, checks every field, and ends the broker on a
+	 * broken rule. */
+	MSG_MONITOR_ZYGOTE_START = 0x60,   /* broker -> monitor */
+	MSG_MONITOR_ZYGOTE_STARTED = 0x61, /* monitor -> broker, carries the zygote's channel */
+	MSG_MONITOR_ZYGOTE_KILL = 0x62,    /* broker -> monitor */
+	MSG_MONITOR_ZYGOTE_DIED = 0x63,    /* monitor -> broker: zygote reaped */
+	MSG_MONITOR_ACCESS = 0x64,         /* broker -> monitor: could this uid reach a path? */
+	MSG_MONITOR_ACCESS_RESULT = 0x65,  /* monitor -> broker */
+	MSG_MONITOR_NOTIFY = 0x66,         /* broker -> monitor: a state for systemd */
 };
 
 /* How a job ended: FINAL's outcome field. */
@@ -122,6 +134,19 @@ enum brig_stream {
 	BRIG_STREAM_STDOUT = 1,
 	BRIG_STREAM_STDERR = 2,
 };
+
+/* MONITOR_NOTIFY's state field: what the monitor tells systemd (sd_notify). */
+enum monitor_notify_state {
+	MONITOR_NOTIFY_READY = 1,       /* READY=1 */
+	MONITOR_NOTIFY_RELOADING = 2,   /* RELOADING=1 */
+	MONITOR_NOTIFY_STOPPING = 3,    /* STOPPING=1 */
+	MONITOR_NOTIFY_WATCHDOG = 4,    /* WATCHDOG=1 */
+	MONITOR_NOTIFY_STATUS = 5,      /* STATUS=<status> */
+	MONITOR_NOTIFY__MAX = 5,
+};
+#define BRIG_STATUS_MAX 255          /* MONITOR_NOTIFY's status text */
+#define BRIG_GROUPS_MAX 64           /* MONITOR_ACCESS's groups */
+#define BRIG_ACCESS_PATH_MAX 4095    /* MONITOR_ACCESS's path */
 
 /* WORKER_DONE's status field. */
 enum worker_status {

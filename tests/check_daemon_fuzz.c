@@ -370,7 +370,7 @@ START_TEST(test_daemon_fuzz)
 	brigd_start(&d, NULL);
 	children = harness_settled_children(&d, (size_t)-1, settle_ms);
 	FUZZ_ASSERT(children > 0, "no warm workers after start-up");
-	fds = proc_fd_count(d.pid);
+	fds = proc_fd_count(d.broker_pid);
 	msgpack_sbuffer_init(&sb);
 
 	start = harness_now_ms();
@@ -416,7 +416,7 @@ START_TEST(test_daemon_fuzz)
 	children_after = harness_settled_children(&d, children, settle_ms);
 	FUZZ_ASSERT(children_after == children, "the zygote has %zu children after the fuzz, %zu "
 		    "before (leaked or missing workers)", children_after, children);
-	fds_after = harness_settled_fd_count(d.pid, fds, settle_ms);
+	fds_after = harness_settled_fd_count(d.broker_pid, fds, settle_ms);
 	FUZZ_ASSERT(fds_after == fds, "brigd holds %d descriptors after the fuzz, %d before",
 		    fds_after, fds);
 	brigd_stop(&d);

@@ -1037,7 +1037,7 @@ static int settle_broker_fds(const struct brigd *d, pid_t zygote)
 	E2E_ASSERT(workers <= DEFAULT_POOL_SIZE, "zygote has %zu children after settling; pool "
 		   "size %d", workers, DEFAULT_POOL_SIZE);
 	for (;;) {
-		n = proc_fd_count(d->pid);
+		n = proc_fd_count(d->broker_pid);
 		if (n == last && pool_workers(zygote, NULL, 0) == DEFAULT_POOL_SIZE)
 			return n;
 		E2E_ASSERT(harness_now_ms() < deadline, "broker fd count never settled (%d)", n);
@@ -1124,12 +1124,13 @@ START_TEST(test_no_zombies_no_leaks)
 	E2E_ASSERT(workers <= DEFAULT_POOL_SIZE + 1, "zygote still has %zu children 10 s after "
 		   "the batch; the pool holds %d", workers, DEFAULT_POOL_SIZE);
 	assert_no_lasting_zombies(zygote, "zygote", 1500);
-	assert_no_lasting_zombies(d.pid, "broker", 100);
+	assert_no_lasting_zombies(d.pid, "monitor", 100);
 	broker_children = proc_children(d.pid, NULL, 0);
-	E2E_ASSERT(broker_children == 1, "the broker has %zu children; only the zygote expected",
-		   broker_children);
+	E2E_ASSERT(broker_children == 2, "the monitor has %zu children; only the broker and the "
+		   "zygote expected", broker_children);
+	E2E_ASSERT(proc_children(d.broker_pid, NULL, 0) == 0, "the broker has children");
 
-	after = harness_settled_fd_count(d.pid, baseline, 10000);
+	after = harness_settled_fd_count(d.broker_pid, baseline, 10000);
 	E2E_ASSERT(after == baseline, "broker holds %d descriptors after 200 jobs, %d after "
 		   "warm-up", after, baseline);
 	E2E_ASSERT(brigd_zygote_pid(&d) == zygote, "the zygote was replaced during the batch");
@@ -1665,9 +1666,10 @@ static void record_processes(struct job_result *r)
 	size_t nworkers, nmarked;
 
 	check_marked(r, w->tag);
-	track(w, w->d->pid, "broker");
+	track(w, w->d->pid, "monitor");
+	track(w, w->d->broker_pid, "broker");
 	zygote = brigd_zygote_pid(w->d);
-	E2E_ASSERT(zygote > 0, "no zygote under broker %d", (int)w->d->pid);
+	E2E_ASSERT(zygote > 0, "no zygote under brigd %d", (int)w->d->pid);
 	track(w, zygote, "zygote");
 	nworkers = proc_children(zygote, workers, 64);
 	E2E_ASSERT(nworkers >= 1 && nworkers <= 64, "zygote has %zu children", nworkers);

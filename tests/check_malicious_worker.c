@@ -185,7 +185,7 @@ static void run_malicious(const char *handler, const char *input, uint32_t outco
 	brigd_start(&d, config_text);
 	children = harness_settled_children(&d, (size_t)-1, settle_ms);
 	E2E_ASSERT(children > 0, "no warm workers after start-up");
-	fd_baseline = proc_fd_count(d.pid);
+	fd_baseline = proc_fd_count(d.broker_pid);
 
 	fds[0] = raw_connect(&d);
 	fds[1] = raw_connect(&d);
@@ -264,8 +264,8 @@ static void run_malicious(const char *handler, const char *input, uint32_t outco
 		   "the zygote has %zu children after %s, %zu before",
 		   harness_settled_children(&d, children, 0),
 		   handler, children);
-	E2E_ASSERT(harness_settled_fd_count(d.pid, fd_baseline, settle_ms) == fd_baseline,
-		   "brigd holds %d fds after %s, %d before", proc_fd_count(d.pid), handler,
+	E2E_ASSERT(harness_settled_fd_count(d.broker_pid, fd_baseline, settle_ms) == fd_baseline,
+		   "brigd holds %d fds after %s, %d before", proc_fd_count(d.broker_pid), handler,
 		   fd_baseline);
 	brigd_stop(&d);
 }

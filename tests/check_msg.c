@@ -74,6 +74,13 @@ static int decode_any(struct msg_in *in, size_t input_limit)
 		struct msg_zygote_kill zygote_kill;
 		struct msg_zygote_exited zygote_exited;
 		struct msg_template_spawn template_spawn;
+		struct msg_monitor_zygote_start monitor_zygote_start;
+		struct msg_monitor_zygote_started monitor_zygote_started;
+		struct msg_monitor_zygote_kill monitor_zygote_kill;
+		struct msg_monitor_zygote_died monitor_zygote_died;
+		struct msg_monitor_access monitor_access;
+		struct msg_monitor_access_result monitor_access_result;
+		struct msg_monitor_notify monitor_notify;
 	} u;
 	int r;
 
@@ -134,6 +141,20 @@ static int decode_any(struct msg_in *in, size_t input_limit)
 		return msg_decode_zygote_exited(in, &u.zygote_exited);
 	case MSG_TEMPLATE_SPAWN:
 		return msg_decode_template_spawn(in, &u.template_spawn);
+	case MSG_MONITOR_ZYGOTE_START:
+		return msg_decode_monitor_zygote_start(in, &u.monitor_zygote_start);
+	case MSG_MONITOR_ZYGOTE_STARTED:
+		return msg_decode_monitor_zygote_started(in, &u.monitor_zygote_started);
+	case MSG_MONITOR_ZYGOTE_KILL:
+		return msg_decode_monitor_zygote_kill(in, &u.monitor_zygote_kill);
+	case MSG_MONITOR_ZYGOTE_DIED:
+		return msg_decode_monitor_zygote_died(in, &u.monitor_zygote_died);
+	case MSG_MONITOR_ACCESS:
+		return msg_decode_monitor_access(in, &u.monitor_access);
+	case MSG_MONITOR_ACCESS_RESULT:
+		return msg_decode_monitor_access_result(in, &u.monitor_access_result);
+	case MSG_MONITOR_NOTIFY:
+		return msg_decode_monitor_notify(in, &u.monitor_notify);
 	default:
 		ck_abort_msg("decode_any: type %d", in->type);
 		return -EINVAL;
@@ -1088,6 +1109,12 @@ enum field_kind {
 	F_ARGV,         /* array of str with at least one entry */
 	F_PATH,         /* str of at most BRIG_PATH_LEN */
 	F_STREAM,       /* u32, 1 (stdout) or 2 (stderr) */
+	F_PID,          /* i64 holding a pid */
+	F_U32_LIST,     /* array of u32 (groups) */
+	F_ABS_PATH,     /* absolute str of at most BRIG_ACCESS_PATH_MAX */
+	F_MODE,         /* u32 within R_OK | W_OK | X_OK */
+	F_NOTIFY_STATE, /* u32, a monitor_notify_state */
+	F_STATUS,       /* printable str of at most BRIG_STATUS_MAX */
 };
 
 struct field_spec {
@@ -1146,6 +1173,18 @@ static const struct msg_spec specs[] = {
 	  { { "worker_id", F_U32 }, { "wait_status", F_I64 }, { "cpu_us", F_U64 },
 	    { "maxrss_kib", F_U64 }, { "limits", F_U32 } } },
 	{ MSG_TEMPLATE_SPAWN, "TEMPLATE_SPAWN", 2, { { "worker_id", F_U32 }, { "uid", F_U32 } } },
+	{ MSG_MONITOR_ZYGOTE_START, "MONITOR_ZYGOTE_START", 1, { { "request", F_U32 } } },
+	{ MSG_MONITOR_ZYGOTE_STARTED, "MONITOR_ZYGOTE_STARTED", 3,
+	  { { "request", F_U32 }, { "pid", F_PID }, { "error", F_I64 } } },
+	{ MSG_MONITOR_ZYGOTE_KILL, "MONITOR_ZYGOTE_KILL", 1, { { "pid", F_PID } } },
+	{ MSG_MONITOR_ZYGOTE_DIED, "MONITOR_ZYGOTE_DIED", 2,
+	  { { "pid", F_PID }, { "wait_status", F_I64 } } },
+	{ MSG_MONITOR_ACCESS, "MONITOR_ACCESS", 5,
+	  { { "uid", F_U32 }, { "gid", F_U32 }, { "groups", F_U32_LIST }, { "path", F_ABS_PATH },
+	    { "mode", F_MODE } } },
+	{ MSG_MONITOR_ACCESS_RESULT, "MONITOR_ACCESS_RESULT", 1, { { "error", F_I64 } } },
+	{ MSG_MONITOR_NOTIFY, "MONITOR_NOTIFY", 2,
+	  { { "state", F_NOTIFY_STATE }, { "status", F_STATUS } } },
 };
 
 #define N_SPECS (sizeof(specs) / sizeof(specs[0]))
@@ -1212,6 +1251,26 @@ static void pack_valid_field(msgpack_packer *pk, enum field_kind kind)
 	case F_STREAM:
 		msgpack_pack_uint32(pk, BRIG_STREAM_STDERR);
 		break;
+	case F_PID:
+		msgpack_pack_int64(pk, 4242);
+		break;
+	case F_U32_LIST:
+		msgpack_pack_array(pk, 2);
+		msgpack_pack_uint32(pk, 100);
+		msgpack_pack_uint32(pk, 65534);
+		break;
+	case F_ABS_PATH:
+		msgpack_pack_str_with_body(pk, "/etc/shadow", 11);
+		break;
+	case F_MODE:
+		msgpack_pack_uint32(pk, 4);   /* R_OK */
+		break;
+	case F_NOTIFY_STATE:
+		msgpack_pack_uint32(pk, MONITOR_NOTIFY_STATUS);
+		break;
+	case F_STATUS:
+		msgpack_pack_str_with_body(pk, "1 clients", 9);
+		break;
 	default:
 		ck_abort_msg("kind %d", kind);
 	}
@@ -1269,6 +1328,22 @@ static unsigned wrong_values_for(enum field_kind kind)
 	case F_STREAM:
 		/* W_POSITIVE is 5: an int, but no stream */
 		return ALL_BUT(0);
+	case F_PID:
+		/* W_POSITIVE (5) is a pid; -1 and 2^32 are not */
+		return ALL_BUT(BIT(W_POSITIVE));
+	case F_MODE:
+		/* W_POSITIVE is 5: R_OK | X_OK */
+	case F_NOTIFY_STATE:
+		/* W_POSITIVE is 5: STATUS */
+		return ALL_BUT(BIT(W_POSITIVE));
+	case F_U32_LIST:
+		/* W_ARRAY holds strings, not u32 */
+		return ALL_BUT(0);
+	case F_ABS_PATH:
+		/* W_STR is "oops", not absolute */
+		return ALL_BUT(0);
+	case F_STATUS:
+		return ALL_BUT(BIT(W_STR));
 	case F_ANY:
 		return 0;
 	default:
@@ -2812,6 +2887,115 @@ END_TEST
 
 /* ---- names ---- */
 
+
+/* ---- the monitor's messages: values, not only types ---- */
+
+/* Pack a MONITOR_ACCESS by hand (the packer refuses nothing the decoder checks
+ * by value) and decode it; returns the decoder's result. */
+static int decode_access(uint32_t uid, uint32_t gid, uint32_t group, const char *path,
+			 uint32_t mode, struct msg_monitor_access *out, char *err, size_t err_size)
+{
+	struct msg_monitor_access m = { .uid = uid, .gid = gid, .group_count = 1, .mode = mode };
+	msgpack_sbuffer sb;
+	struct msg_in in;
+	int r;
+
+	m.groups[0] = group;
+	snprintf(m.path, sizeof(m.path), "%s", path);
+	msgpack_sbuffer_init(&sb);
+	ck_assert_int_eq(msg_pack_monitor_access(&sb, &m), 0);
+	open_only_frame(&sb, &in, MSG_MONITOR_ACCESS);
+	r = msg_decode_monitor_access(&in, out);
+	snprintf(err, err_size, "%s", in.error);
+	msg_close(&in);
+	msgpack_sbuffer_destroy(&sb);
+	return r;
+}
+
+START_TEST(test_monitor_access_values)
+{
+	struct msg_monitor_access out;
+	char err[256];
+
+	ck_assert_int_eq(decode_access(1000, 1000, 27, "/etc/shadow", 4 | 2, &out, err,
+				       sizeof(err)), 0);
+	ck_assert_uint_eq(out.uid, 1000);
+	ck_assert_uint_eq(out.group_count, 1);
+	ck_assert_uint_eq(out.groups[0], 27);
+	ck_assert_str_eq(out.path, "/etc/shadow");
+	ck_assert_uint_eq(out.mode, 6);
+
+	ck_assert_int_eq(decode_access(1000, 1000, 27, "etc/shadow", 4, &out, err, sizeof(err)),
+			 -EBADMSG);
+	ck_assert_str_eq(err, "MONITOR_ACCESS field 'path': not an absolute path");
+	ck_assert_int_eq(decode_access(1000, 1000, 27, "/x", 8, &out, err, sizeof(err)),
+			 -EBADMSG);
+	ck_assert_msg(strstr(err, "field 'mode'") != NULL, "%s", err);
+	/* -1 would mean "leave unchanged" to setresuid(): root's own id. */
+	ck_assert_int_eq(decode_access(UINT32_MAX, 1000, 27, "/x", 4, &out, err, sizeof(err)),
+			 -EBADMSG);
+	ck_assert_int_eq(decode_access(1000, UINT32_MAX, 27, "/x", 4, &out, err, sizeof(err)),
+			 -EBADMSG);
+	ck_assert_int_eq(decode_access(1000, 1000, UINT32_MAX, "/x", 4, &out, err, sizeof(err)),
+			 -EBADMSG);
+}
+END_TEST
+
+START_TEST(test_monitor_pid_and_notify_values)
+{
+	static const int64_t bad_pids[] = { 0, 1, -1, (int64_t)INT32_MAX + 1 };
+	msgpack_sbuffer sb;
+	struct msg_in in;
+
+	for (size_t i = 0; i < sizeof(bad_pids) / sizeof(bad_pids[0]); i++) {
+		struct msg_monitor_zygote_kill out;
+
+		msgpack_sbuffer_init(&sb);
+		ck_assert_int_eq(msg_pack_monitor_zygote_kill(&sb, &(struct msg_monitor_zygote_kill){
+			bad_pids[i] }), 0);
+		open_only_frame(&sb, &in, MSG_MONITOR_ZYGOTE_KILL);
+		ck_assert_msg(msg_decode_monitor_zygote_kill(&in, &out) == -EBADMSG,
+			      "pid %lld accepted", (long long)bad_pids[i]);
+		ck_assert_msg(strstr(in.error, "is not a pid") != NULL, "%s", in.error);
+		msg_close(&in);
+		msgpack_sbuffer_destroy(&sb);
+	}
+
+	{
+		static const struct {
+			uint32_t state;
+			const char *status;
+			int expect;
+		} cases[] = {
+			{ MONITOR_NOTIFY_STATUS, "3 clients, 2 idle workers", 0 },
+			{ MONITOR_NOTIFY_READY, "", 0 },
+			{ MONITOR_NOTIFY_WATCHDOG, "", 0 },
+			{ 0, "", -EBADMSG },
+			{ MONITOR_NOTIFY__MAX + 1, "", -EBADMSG },
+			/* a second assignment smuggled into sd_notify's text */
+			{ MONITOR_NOTIFY_STATUS, "ok\nMAINPID=1", -EBADMSG },
+			{ MONITOR_NOTIFY_STATUS, "caf\xc3\xa9", -EBADMSG },
+			{ MONITOR_NOTIFY_READY, "text", -EBADMSG },
+		};
+
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			struct msg_monitor_notify m = { .state = cases[i].state }, out;
+
+			snprintf(m.status, sizeof(m.status), "%s", cases[i].status);
+			msgpack_sbuffer_init(&sb);
+			ck_assert_int_eq(msg_pack_monitor_notify(&sb, &m), 0);
+			open_only_frame(&sb, &in, MSG_MONITOR_NOTIFY);
+			ck_assert_msg(msg_decode_monitor_notify(&in, &out) == cases[i].expect,
+				      "case %zu: %s", i, in.error);
+			if (cases[i].expect == 0)
+				ck_assert_str_eq(out.status, cases[i].status);
+			msg_close(&in);
+			msgpack_sbuffer_destroy(&sb);
+		}
+	}
+}
+END_TEST
+
 START_TEST(test_names)
 {
 	static const char *const outcomes[] = {
@@ -3017,6 +3201,17 @@ static size_t pack_all_messages(msgpack_sbuffer *bodies, size_t *starts, size_t 
 	ADD(msg_pack_zygote_kill(bodies, &kill_msg));
 	ADD(msg_pack_zygote_exited(bodies, &exited));
 	ADD(msg_pack_template_spawn(bodies, &template_spawn));
+	ADD(msg_pack_monitor_zygote_start(bodies, &(struct msg_monitor_zygote_start){ 3 }));
+	ADD(msg_pack_monitor_zygote_started(bodies,
+		&(struct msg_monitor_zygote_started){ 3, 4242, 0 }));
+	ADD(msg_pack_monitor_zygote_kill(bodies, &(struct msg_monitor_zygote_kill){ 4242 }));
+	ADD(msg_pack_monitor_zygote_died(bodies, &(struct msg_monitor_zygote_died){ 4242, 9 }));
+	ADD(msg_pack_monitor_access(bodies, &(struct msg_monitor_access){
+		.uid = 1000, .gid = 1000, .groups = { 1000, 27 }, .group_count = 2,
+		.path = "/etc/shadow", .mode = 4 }));
+	ADD(msg_pack_monitor_access_result(bodies, &(struct msg_monitor_access_result){ 13 }));
+	ADD(msg_pack_monitor_notify(bodies, &(struct msg_monitor_notify){
+		MONITOR_NOTIFY_STATUS, "1 clients" }));
 #undef ADD
 	ck_assert_uint_lt(n, max);
 	starts[n] = bodies->size;
@@ -3039,7 +3234,7 @@ START_TEST(test_fuzz_mutated_frames)
 {
 	const unsigned rounds = 100000;
 	msgpack_sbuffer frames;
-	size_t starts[32];
+	size_t starts[48];
 	size_t n, pick, body_len, len, at, span, i;
 	unsigned round, mutations, opened = 0, decoded = 0;
 	const uint8_t *body;
@@ -3218,6 +3413,8 @@ static Suite *msg_suite(void)
 
 	tc = tcase_create("misc");
 	tcase_add_test(tc, test_names);
+	tcase_add_test(tc, test_monitor_access_values);
+	tcase_add_test(tc, test_monitor_pid_and_notify_values);
 	tcase_add_test(tc, test_strlist_free);
 	tcase_add_test(tc, test_cursor_basics);
 	suite_add_tcase(s, tc);

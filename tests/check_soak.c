@@ -151,7 +151,7 @@ static void settle(const struct brigd *d, pid_t zygote, int timeout_ms, int *fds
 	size_t last_procs = (size_t)-1;
 
 	for (;;) {
-		int f = proc_fd_count(d->pid);
+		int f = proc_fd_count(d->broker_pid);
 		size_t p = count_descendants(zygote);
 
 		if (f == last_fds && p == last_procs && pool_workers(zygote) == DEFAULT_POOL_SIZE)
@@ -172,7 +172,7 @@ static int wait_fds(const struct brigd *d, int want, int timeout_ms)
 	int64_t deadline = harness_now_ms() + timeout_ms;
 	int n;
 
-	while ((n = proc_fd_count(d->pid)) != want && harness_now_ms() < deadline)
+	while ((n = proc_fd_count(d->broker_pid)) != want && harness_now_ms() < deadline)
 		harness_sleep_ms(50);
 	return n;
 }
@@ -549,7 +549,7 @@ START_TEST(test_soak)
 	soak_run(&l, SOAK_WARMUP_JOBS, 60000);
 	soak_check_jobs(&l, 0, l.job_count);
 	settle(&d, zygote, 10000, &fds0, &procs0);
-	rss0 = proc_rss_kib(d.pid);
+	rss0 = proc_rss_kib(d.broker_pid);
 	fprintf(stderr, "soak: after %d warm-up jobs: broker fds %d, processes under the "
 		"zygote %zu, broker VmRSS %ld KiB\n", SOAK_WARMUP_JOBS, fds0, procs0, rss0);
 
@@ -568,11 +568,11 @@ START_TEST(test_soak)
 
 		while ((fds1 != fds0 || procs1 != procs0) && harness_now_ms() < deadline) {
 			harness_sleep_ms(200);
-			fds1 = proc_fd_count(d.pid);
+			fds1 = proc_fd_count(d.broker_pid);
 			procs1 = count_descendants(zygote);
 		}
 	}
-	rss1 = proc_rss_kib(d.pid);
+	rss1 = proc_rss_kib(d.broker_pid);
 	fprintf(stderr, "soak: at the end: broker fds %d (was %d), processes under the zygote "
 		"%zu (was %zu), broker VmRSS %ld KiB (was %ld, %+ld KiB)\n", fds1, fds0, procs1,
 		procs0, rss1, rss0, rss1 - rss0);
@@ -723,7 +723,7 @@ START_TEST(test_faults)
 			E2E_ASSERT(l.conns[i].server_closed == 0, "the server closed connection %zu",
 				   i);
 
-		zombie_scan(&zw_broker, d.pid, "broker");
+		zombie_scan(&zw_broker, d.pid, "monitor");
 		zombie_scan(&zw_zygote, brigd_zygote_pid(&d), "zygote");
 		for (size_t v = 0; v < victim_count; v++) {
 			if (victims[v].deadline_ms == 0 || now < victims[v].deadline_ms)
@@ -872,7 +872,7 @@ START_TEST(test_faults)
 	E2E_ASSERT(fds1 == fds0 - FAULT_CLIENTS, "broker fds: %d with %d connections open, %d "
 		   "after closing them all", fds0, FAULT_CLIENTS, fds1);
 	for (int64_t end = harness_now_ms() + 1500; harness_now_ms() < end;) {
-		zombie_scan(&zw_broker, d.pid, "broker");
+		zombie_scan(&zw_broker, d.pid, "monitor");
 		zombie_scan(&zw_zygote, zygote, "zygote");
 		harness_sleep_ms(20);
 	}
@@ -881,8 +881,9 @@ START_TEST(test_faults)
 		zw_broker.worst_ms > zw_zygote.worst_ms ? zw_broker.worst_ms : zw_zygote.worst_ms);
 	zombie_assert(&zw_broker);
 	zombie_assert(&zw_zygote);
-	E2E_ASSERT(proc_children(d.pid, NULL, 0) == 1, "the broker has %zu children; only the "
-		   "zygote expected", proc_children(d.pid, NULL, 0));
+	E2E_ASSERT(proc_children(d.pid, NULL, 0) == 2, "the monitor has %zu children; only the "
+		   "broker and the zygote expected", proc_children(d.pid, NULL, 0));
+	E2E_ASSERT(proc_children(d.broker_pid, NULL, 0) == 0, "the broker has children");
 	brigd_stop(&d);
 }
 END_TEST

@@ -13,3 +13,6 @@ apt-get install -y -qq --no-install-recommends \
 	systemd-container debootstrap util-linux man-db \
 	clang-tools cppcheck \
 	qemu-system-x86 busybox-static cpio >/dev/null
+# brigd's broker runs as the system user "brig" (systemd/sysusers.d/brig.conf);
+# `make install` does not create users, systemd-sysusers does (idempotent).
+systemd-sysusers "$(cd "$(dirname "$0")/.." && pwd)/systemd/sysusers.d/brig.conf"

@@ -16,6 +16,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# brigd's broker runs as the system user "brig": create it if need be.
+getent passwd brig >/dev/null ||
+	systemd-sysusers "$(cd "$(dirname "$0")/.." && pwd)/systemd/sysusers.d/brig.conf"
+
 mkdir "$work/handlers"
 for h in core magic archive; do
 	ln -s "$build/handlers/.libs/$h.so" "$work/handlers/$h.so"

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,15 +46,18 @@ static const char *const expected_handlers[] = {
 static struct brigd *current_daemon;
 
 /*
- * BRIG_VALGRIND=1: the broker runs under valgrind memcheck.  Any error, or
- * a definite leak, makes it exit with 99, which brigd_stop() reports like
- * any other unclean exit; valgrind writes to brigd's log, whose tail a
- * failure prints.
+ * BRIG_VALGRIND=1: the monitor and the broker (a fork of it) run under
+ * valgrind memcheck.  Any error, or a definite leak, makes the broker exit
+ * with 99, and the monitor exits with the broker's status, which
+ * brigd_stop() reports like any other unclean exit; valgrind writes to
+ * brigd's log, whose tail a failure prints.
  *
- * The zygote (the broker's re-exec of itself) and its workers run natively:
+ * The zygote (exec'ed by the monitor) and its workers run natively:
  * valgrind (3.19) implements neither seccomp(2) nor the Landlock syscalls,
  * and a seccomp filter would bind valgrind's own syscalls too.  They never
  * parse client bytes; the broker, which does, is the one that matters.
+ * For the same reason the broker loads no seccomp filter under valgrind
+ * (it logs so); check_privsep checks the filter only without valgrind.
  */
 #define VALGRIND_ERROR_EXIT "99"
 #define VALGRIND_SLOWDOWN 4
@@ -295,7 +299,8 @@ static void exec_brigd(const struct brigd *d, int log_fd)
 		argv[argc++] = (char *)"--show-leak-kinds=definite";
 		argv[argc++] = (char *)"--errors-for-leak-kinds=definite";
 		argv[argc++] = (char *)"--trace-children=no";
-		argv[argc++] = (char *)"--child-silent-after-fork=yes";
+		/* The broker is a fork of the monitor: its errors must count. */
+		argv[argc++] = (char *)"--child-silent-after-fork=no";
 		argv[argc++] = (char *)"--num-callers=30";
 		argv[argc++] = suppressions;
 	}
@@ -316,12 +321,32 @@ static void exec_brigd(const struct brigd *d, int log_fd)
 	_exit(127);
 }
 
+/*
+ * The broker drops to the system user "brig" (brigd refuses to start
+ * without it): create it the way an installation does, from the
+ * sysusers.d file of the source tree (idempotent).
+ */
+static void ensure_brig_user(void)
+{
+	char conf[PATH_MAX], command[PATH_MAX + 64];
+	const char *src = getenv("BRIG_TOP_SRCDIR");
+
+	if (getpwnam("brig"))
+		return;
+	snprintf(conf, sizeof(conf), "%s/systemd/sysusers.d/brig.conf", src ? src : ".");
+	snprintf(command, sizeof(command), "systemd-sysusers '%s' >/dev/null 2>&1", conf);
+	if (system(command) != 0 || !getpwnam("brig"))
+		ck_abort_msg("there is no user 'brig' for brigd's broker, and systemd-sysusers %s "
+			     "could not create it; run tests/debian-deps.sh", conf);
+}
+
 void brigd_start(struct brigd *d, const char *config)
 {
 	int64_t deadline;
 	int log_fd;
 	pid_t parent = getpid();
 
+	ensure_brig_user();
 	memset(d, 0, sizeof(*d));
 	snprintf(d->dir, sizeof(d->dir), "/tmp/brig-e2e-XXXXXX");
 	ck_assert_msg(mkdtemp(d->dir) != NULL, "mkdtemp: %s", strerror(errno));
@@ -361,8 +386,12 @@ void brigd_start(struct brigd *d, const char *config)
 				     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
 				     d->log_path);
 		}
-		if (daemon_answers(d))
+		if (daemon_answers(d)) {
+			d->broker_pid = brigd_find_broker(d);
+			E2E_ASSERT(d->broker_pid > 0, "brigd %d answers, but no broker among its "
+				   "children", (int)d->pid);
 			return;
+		}
 		if (harness_now_ms() > deadline) {
 			harness_report_failure();
 			kill(d->pid, SIGKILL);
@@ -627,15 +656,97 @@ unsigned long long proc_start_time(pid_t pid)
 	return start;
 }
 
+static bool same_pid_namespace(pid_t a, pid_t b)
+{
+	char path[64], ns_a[64], ns_b[64];
+	ssize_t na, nb;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)a);
+	na = readlink(path, ns_a, sizeof(ns_a));
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)b);
+	nb = readlink(path, ns_b, sizeof(ns_b));
+	return na > 0 && na == nb && memcmp(ns_a, ns_b, (size_t)na) == 0;
+}
+
+/*
+ * brigd --zygote 3 is exec'ed; the broker is a fork with brigd's argv.
+ * A template or worker orphaned by a dying zygote is briefly the monitor's
+ * child too (it is the subreaper), with the zygote's command line: but it
+ * lives in a pid namespace of its own.
+ */
+static bool proc_is_zygote(pid_t pid, pid_t monitor)
+{
+	char path[64], buf[4096];
+	ssize_t n;
+	int fd;
+
+	if (!same_pid_namespace(pid, monitor))
+		return false;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	for (ssize_t i = 0; i + 8 <= n; i++)
+		if (memcmp(buf + i, "--zygote", 8) == 0 && (i + 8 == n || buf[i + 8] == '\0'))
+			return true;
+	return false;
+}
+
+/* The monitor's children that are zygotes. */
+static size_t monitor_zygotes(const struct brigd *d, pid_t *out, size_t max)
+{
+	pid_t children[64];
+	size_t n, found = 0;
+
+	if (d->pid <= 0)
+		return 0;
+	n = proc_children(d->pid, children, 64);
+	for (size_t i = 0; i < n && i < 64; i++) {
+		if (!proc_is_zygote(children[i], d->pid))
+			continue;
+		if (found < max)
+			out[found] = children[i];
+		found++;
+	}
+	return found;
+}
+
 pid_t brigd_zygote_pid(const struct brigd *d)
 {
-	pid_t children[8];
+	pid_t zygote;
+
+	return monitor_zygotes(d, &zygote, 1) == 1 ? zygote : 0;
+}
+
+/*
+ * The broker: the monitor's oldest child in its pid namespace that is not a
+ * zygote.  Others come and go (an access check's child, a zygote between
+ * fork and exec); the broker was forked first and lives as long as brigd.
+ */
+pid_t brigd_find_broker(const struct brigd *d)
+{
+	pid_t children[64], broker = 0;
+	unsigned long long oldest = 0;
 	size_t n;
 
 	if (d->pid <= 0)
 		return 0;
-	n = proc_children(d->pid, children, 8);
-	return n == 1 ? children[0] : 0;
+	n = proc_children(d->pid, children, 64);
+	for (size_t i = 0; i < n && i < 64; i++) {
+		unsigned long long start;
+
+		if (!same_pid_namespace(children[i], d->pid) || proc_is_zygote(children[i], d->pid))
+			continue;
+		start = proc_start_time(children[i]);
+		if (start && (!broker || start < oldest)) {
+			broker = children[i];
+			oldest = start;
+		}
+	}
+	return broker;
 }
 
 /* ---- raw client socket ---- */

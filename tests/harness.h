@@ -44,7 +44,8 @@ struct brigd {
 	char config_path[128];          /* "" with --default-config */
 	char log_path[128];
 	char handler_dir[128];
-	pid_t pid;                      /* the broker; 0 once reaped */
+	pid_t pid;                      /* the monitor (brigd itself); 0 once reaped */
+	pid_t broker_pid;               /* its broker child, found at start */
 	int wait_status;                /* as from waitpid(), once reaped */
 };
 
@@ -78,8 +79,15 @@ void brigd_stop(struct brigd *d);
 bool brigd_wait_exit(struct brigd *d, int timeout_ms);
 /* Remove the temporary directory (after the daemon has exited). */
 void brigd_cleanup(struct brigd *d);
-/* The zygote: the broker's only child.  0 if none. */
+/*
+ * brigd's processes (docs/security.md): the monitor (d->pid) forks the
+ * broker and execs zygotes (brigd ... --zygote 3).  The zygote is the
+ * monitor's only child in its pid namespace with --zygote in its command
+ * line (0 if there is not exactly one, e.g. during a reload); the broker
+ * its oldest child in that namespace without.
+ */
 pid_t brigd_zygote_pid(const struct brigd *d);
+pid_t brigd_find_broker(const struct brigd *d);
 /* Print the last lines of the daemon's log to stderr. */
 void brigd_print_log_tail(const struct brigd *d, unsigned lines);
 /*

@@ -990,6 +990,142 @@ static int roundtrip_worker_exit(struct msg_in *in)
 	return 0;
 }
 
+static int roundtrip_monitor_zygote_start(struct msg_in *in)
+{
+	struct msg_monitor_zygote_start m, again, *a = &m, *b = &again;
+	struct repacked rp;
+	const char *name = "MONITOR_ZYGOTE_START";
+	int r = msg_decode_monitor_zygote_start(in, &m);
+
+	if (r < 0)
+		return r;
+	msgpack_sbuffer_init(&rp.sb);
+	repack_open(&rp, msg_pack_monitor_zygote_start(&rp.sb, &m), MSG_MONITOR_ZYGOTE_START);
+	FUZZ_CHECK(msg_decode_monitor_zygote_start(&rp.in, &again) == 0, "%s: re-decode: %s", name,
+		   rp.in.error);
+	SAME(request);
+	repack_close(&rp);
+	return 0;
+}
+
+static int roundtrip_monitor_zygote_started(struct msg_in *in)
+{
+	struct msg_monitor_zygote_started m, again, *a = &m, *b = &again;
+	struct repacked rp;
+	const char *name = "MONITOR_ZYGOTE_STARTED";
+	int r = msg_decode_monitor_zygote_started(in, &m);
+
+	if (r < 0)
+		return r;
+	msgpack_sbuffer_init(&rp.sb);
+	repack_open(&rp, msg_pack_monitor_zygote_started(&rp.sb, &m), MSG_MONITOR_ZYGOTE_STARTED);
+	FUZZ_CHECK(msg_decode_monitor_zygote_started(&rp.in, &again) == 0, "%s: re-decode: %s", name,
+		   rp.in.error);
+	SAME(request);
+	SAME(pid);
+	SAME(error);
+	repack_close(&rp);
+	return 0;
+}
+
+static int roundtrip_monitor_zygote_kill(struct msg_in *in)
+{
+	struct msg_monitor_zygote_kill m, again, *a = &m, *b = &again;
+	struct repacked rp;
+	const char *name = "MONITOR_ZYGOTE_KILL";
+	int r = msg_decode_monitor_zygote_kill(in, &m);
+
+	if (r < 0)
+		return r;
+	msgpack_sbuffer_init(&rp.sb);
+	repack_open(&rp, msg_pack_monitor_zygote_kill(&rp.sb, &m), MSG_MONITOR_ZYGOTE_KILL);
+	FUZZ_CHECK(msg_decode_monitor_zygote_kill(&rp.in, &again) == 0, "%s: re-decode: %s", name,
+		   rp.in.error);
+	SAME(pid);
+	repack_close(&rp);
+	return 0;
+}
+
+static int roundtrip_monitor_zygote_died(struct msg_in *in)
+{
+	struct msg_monitor_zygote_died m, again, *a = &m, *b = &again;
+	struct repacked rp;
+	const char *name = "MONITOR_ZYGOTE_DIED";
+	int r = msg_decode_monitor_zygote_died(in, &m);
+
+	if (r < 0)
+		return r;
+	msgpack_sbuffer_init(&rp.sb);
+	repack_open(&rp, msg_pack_monitor_zygote_died(&rp.sb, &m), MSG_MONITOR_ZYGOTE_DIED);
+	FUZZ_CHECK(msg_decode_monitor_zygote_died(&rp.in, &again) == 0, "%s: re-decode: %s", name,
+		   rp.in.error);
+	SAME(pid);
+	SAME(wait_status);
+	repack_close(&rp);
+	return 0;
+}
+
+static int roundtrip_monitor_access(struct msg_in *in)
+{
+	struct msg_monitor_access m, again, *a = &m, *b = &again;
+	struct repacked rp;
+	const char *name = "MONITOR_ACCESS";
+	int r = msg_decode_monitor_access(in, &m);
+
+	if (r < 0)
+		return r;
+	msgpack_sbuffer_init(&rp.sb);
+	repack_open(&rp, msg_pack_monitor_access(&rp.sb, &m), MSG_MONITOR_ACCESS);
+	FUZZ_CHECK(msg_decode_monitor_access(&rp.in, &again) == 0, "%s: re-decode: %s", name,
+		   rp.in.error);
+	SAME(uid);
+	SAME(gid);
+	SAME(group_count);
+	SAME(mode);
+	SAME_STR(path);
+	for (size_t i = 0; i < m.group_count; i++)
+		SAME(groups[i]);
+	repack_close(&rp);
+	return 0;
+}
+
+static int roundtrip_monitor_access_result(struct msg_in *in)
+{
+	struct msg_monitor_access_result m, again, *a = &m, *b = &again;
+	struct repacked rp;
+	const char *name = "MONITOR_ACCESS_RESULT";
+	int r = msg_decode_monitor_access_result(in, &m);
+
+	if (r < 0)
+		return r;
+	msgpack_sbuffer_init(&rp.sb);
+	repack_open(&rp, msg_pack_monitor_access_result(&rp.sb, &m), MSG_MONITOR_ACCESS_RESULT);
+	FUZZ_CHECK(msg_decode_monitor_access_result(&rp.in, &again) == 0, "%s: re-decode: %s", name,
+		   rp.in.error);
+	SAME(error);
+	repack_close(&rp);
+	return 0;
+}
+
+static int roundtrip_monitor_notify(struct msg_in *in)
+{
+	struct msg_monitor_notify m, again, *a = &m, *b = &again;
+	struct repacked rp;
+	const char *name = "MONITOR_NOTIFY";
+	int r = msg_decode_monitor_notify(in, &m);
+
+	if (r < 0)
+		return r;
+	msgpack_sbuffer_init(&rp.sb);
+	repack_open(&rp, msg_pack_monitor_notify(&rp.sb, &m), MSG_MONITOR_NOTIFY);
+	FUZZ_CHECK(msg_decode_monitor_notify(&rp.in, &again) == 0, "%s: re-decode: %s", name,
+		   rp.in.error);
+	SAME(state);
+	SAME_STR(status);
+	repack_close(&rp);
+	return 0;
+}
+
 int fuzz_decode_message(struct msg_in *in, int type, bool render_json)
 {
 	int r;
@@ -1048,6 +1184,27 @@ int fuzz_decode_message(struct msg_in *in, int type, bool render_json)
 		break;
 	case MSG_TEMPLATE_SPAWN:
 		r = roundtrip_template_spawn(in);
+		break;
+	case MSG_MONITOR_ZYGOTE_START:
+		r = roundtrip_monitor_zygote_start(in);
+		break;
+	case MSG_MONITOR_ZYGOTE_STARTED:
+		r = roundtrip_monitor_zygote_started(in);
+		break;
+	case MSG_MONITOR_ZYGOTE_KILL:
+		r = roundtrip_monitor_zygote_kill(in);
+		break;
+	case MSG_MONITOR_ZYGOTE_DIED:
+		r = roundtrip_monitor_zygote_died(in);
+		break;
+	case MSG_MONITOR_ACCESS:
+		r = roundtrip_monitor_access(in);
+		break;
+	case MSG_MONITOR_ACCESS_RESULT:
+		r = roundtrip_monitor_access_result(in);
+		break;
+	case MSG_MONITOR_NOTIFY:
+		r = roundtrip_monitor_notify(in);
 		break;
 	case MSG_ZYGOTE_READY:
 		r = roundtrip_zygote_ready(in);

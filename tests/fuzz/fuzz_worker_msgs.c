@@ -8,9 +8,14 @@
  * re-packed into a client ITEM / OUTPUT that must decode to the same
  * content (and an item must print as valid JSON).
  *
+ * Broker -> monitor, untrusted by the root monitor (the broker parses
+ * client bytes): MONITOR_ZYGOTE_START, MONITOR_ZYGOTE_KILL, MONITOR_ACCESS,
+ * MONITOR_NOTIFY, whose decoders check values too.
+ *
  * The trusted directions are decoded too, since the same decoders run on
  * them: WORKER_JOB and WORKER_EXEC (broker -> worker), the ZYGOTE_*
- * records and TEMPLATE_SPAWN (zygote -> template).
+ * records and TEMPLATE_SPAWN (zygote -> template), and the monitor's
+ * answers (MONITOR_ZYGOTE_STARTED, _DIED, MONITOR_ACCESS_RESULT).
  */
 #include <string.h>
 
@@ -39,6 +44,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case MSG_WORKER_OUTPUT:
 	case MSG_WORKER_EXIT:
 	case MSG_TEMPLATE_SPAWN:
+	/* what the root monitor takes from the broker, and answers */
+	case MSG_MONITOR_ZYGOTE_START:
+	case MSG_MONITOR_ZYGOTE_STARTED:
+	case MSG_MONITOR_ZYGOTE_KILL:
+	case MSG_MONITOR_ZYGOTE_DIED:
+	case MSG_MONITOR_ACCESS:
+	case MSG_MONITOR_ACCESS_RESULT:
+	case MSG_MONITOR_NOTIFY:
 		fuzz_decode_message(&in, type, true);
 		break;
 	default:
