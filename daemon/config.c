@@ -37,7 +37,7 @@ static void profile_set_defaults(struct profile_config *p, const char *name)
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	p->pool_size = 4;
 	p->pool_max = BRIG_DEFAULT_POOL_MAX(p->pool_size);
-	p->pool_idle_ms = 10000;
+	p->pool_idle_ms = 2000;
 	p->worker_reuse = 1;
 	p->timeout_ms = 10000;
 	p->max_timeout_ms = 300000;

@@ -1107,7 +1107,7 @@ START_TEST(test_no_zombies_no_leaks)
 	size_t workers, broker_children;
 
 	/* The built-in profiles, with pools that shrink back soon after the
-	 * batches grew them (autosizing; pool_idle_ms is 10 s by default). */
+	 * batches grew them (autosizing; pool_idle_ms is 2 s by default). */
 	brigd_start(&d, "[profile default]\npool_idle_ms = 100\n"
 			"[profile parser]\npool_idle_ms = 100\n"
 			"[profile exec]\npool_idle_ms = 100\n");
