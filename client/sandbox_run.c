@@ -3,17 +3,21 @@
  * brigd (daemon/spec.c, daemon/sandbox.c, daemon/sandbox/) applied to a
  * forked child of the caller, or to the caller itself.
  *
- * brig_sandbox_run makes three processes' worth of tree:
+ * brig_sandbox_run makes this tree:
  *
- *   caller --fork--> supervisor --fork--> job (pid 1 of its pid namespace)
+ *   caller --fork--> supervisor --fork--> job pid 1 --fork--> function
  *
  * The supervisor unshares the namespaces (the caller may be threaded and
  * must keep its own), waits until the caller has written the user
- * namespace's uid maps, forks the job, and then only waits for it: when
- * the job (pid 1) is reaped the kernel has ended every process of its
- * namespace, so the supervisor's exit means the whole tree is gone.  The
- * supervisor dies the way the job died (same exit code or signal), so
- * the caller's wait4() gives the job's status and the tree's rusage.  On
+ * namespace's uid maps, forks the job, and then only waits for it.  The
+ * job's pid 1 builds the sandbox (all but seccomp) and forks the process
+ * that loads the filter and runs the function, as a daemon worker does.
+ * When pid 1 is reaped the kernel has ended every process of its
+ * namespace, so the supervisor's exit means the whole tree is gone.  Each
+ * waiting process dies the way the one it waited for died (same exit
+ * code or signal; pid 1 exits 128 + signal, as it cannot signal itself),
+ * so the caller's wait4() gives the function's status and the tree's
+ * rusage.  On
  * timeout the caller sends the supervisor SIGTERM and it kills the job;
  * the job's pid is never used by the caller, so it can never be a
  * recycled one.
@@ -421,60 +425,17 @@ struct run {
 };
 
 __attribute__((noreturn))
-static void job_main(const struct run *run, pid_t supervisor)
+static void setup_failed(struct job_emitter *em, enum sandbox_step step, int r, const char *err)
 {
-	struct job_emitter em = { .fd = WORKER_CHANNEL_FD };
-	struct brig_ctx ctx = { .ops = &emitter_ops, .impl = &em };
-	char err[512], message[BRIG_MESSAGE_MAX + 1];
-	enum sandbox_step step = SANDBOX_STEP_SIGNALS;
-	int r;
+	char message[BRIG_MESSAGE_MAX + 1];
 
-	/* Until the engine sets it again after the identity change.  (As pid 1
-	 * of its namespace the job cannot see its parent: getppid() is 0.) */
-	(void)supervisor;
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-		_exit(EXIT_SETUP + SANDBOX_STEP_PARENT_DEATH_SIGNAL);
-	msgpack_sbuffer_init(&em.sb);
-	/* Into the cgroup before anything of the job runs. */
-	if (cgroup_enter(run->cgroup_fds, run->cgroup_count) < 0) {
-		step = SANDBOX_STEP_CGROUP;
-		r = -EPERM;
-		snprintf(err, sizeof(err), "cannot enter its cgroup");
-	} else {
-		r = sandbox_enter_flags(run->s, run->s->uid, run->filter, run->channel, run->flags,
-					&step, err, sizeof(err));
-	}
-	if (r < 0) {
-		/* The channel is at fd 3 once the fds step is done. */
-		em.fd = step > SANDBOX_STEP_FDS ? WORKER_CHANNEL_FD : run->channel;
-		snprintf(message, sizeof(message), "the sandbox could not be set up: %s: %s",
-			 sandbox_step_name((int)step), err[0] ? err : strerror(-r));
-		send_done(&em, WORKER_STATUS_NO_HANDLER, message);
-		_exit(EXIT_SETUP + (int)step);
-	}
-	r = run->fn(&ctx, run->arg);
-	if (r != 0) {
-		struct msg_worker_exit value = { .wait_status = r };
-
-		msgpack_sbuffer_clear(&em.sb);
-		if (msg_pack_worker_exit(&em.sb, &value) == 0)
-			(void)send_all(em.fd, em.sb.data, em.sb.size);
-		if (!em.error[0])
-			snprintf(em.error, sizeof(em.error), "the function returned %d", r);
-	}
-	send_done(&em, r == 0 ? WORKER_STATUS_OK : WORKER_STATUS_ERROR, r == 0 ? "" : em.error);
-	_exit(r == 0 ? 0 : 1);
+	snprintf(message, sizeof(message), "the sandbox could not be set up: %s: %s",
+		 sandbox_step_name((int)step), err[0] ? err : strerror(-r));
+	send_done(em, WORKER_STATUS_NO_HANDLER, message);
+	_exit(EXIT_SETUP + (int)step);
 }
 
-static volatile sig_atomic_t supervisor_stop;
-
-static void supervisor_on_term(int sig)
-{
-	(void)sig;
-	supervisor_stop = 1;
-}
-
-/* Die as the job died: the caller's wait status is the job's. */
+/* Die as the process we waited for died: the caller's wait status is the job's. */
 __attribute__((noreturn))
 static void die_like(int status)
 {
@@ -488,9 +449,89 @@ static void die_like(int status)
 		sigaddset(&set, sig);
 		sigprocmask(SIG_UNBLOCK, &set, NULL);
 		kill(getpid(), sig);
+		/* Still here: pid 1 of a pid namespace, which ignores its own
+		 * signals.  Exit the way a shell reports death by a signal. */
 		_exit(128 + sig);
 	}
 	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 127);
+}
+
+/* The function's process: seccomp, then fn; never returns. */
+__attribute__((noreturn))
+static void function_main(const struct run *run, struct job_emitter *em)
+{
+	struct brig_ctx ctx = { .ops = &emitter_ops, .impl = em };
+	int r;
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		setup_failed(em, SANDBOX_STEP_PARENT_DEATH_SIGNAL, -errno, "");
+	if ((r = sandbox_load_seccomp(run->s, run->filter)) < 0)
+		setup_failed(em, SANDBOX_STEP_SECCOMP, r, "");
+	r = run->fn(&ctx, run->arg);
+	if (r != 0) {
+		struct msg_worker_exit value = { .wait_status = r };
+
+		msgpack_sbuffer_clear(&em->sb);
+		if (msg_pack_worker_exit(&em->sb, &value) == 0)
+			(void)send_all(em->fd, em->sb.data, em->sb.size);
+		if (!em->error[0])
+			snprintf(em->error, sizeof(em->error), "the function returned %d", r);
+	}
+	send_done(em, r == 0 ? WORKER_STATUS_OK : WORKER_STATUS_ERROR, r == 0 ? "" : em->error);
+	_exit(r == 0 ? 0 : 1);
+}
+
+/*
+ * pid 1 of the job's namespaces: the sandbox but seccomp, then one fork
+ * for the function, as a daemon worker does (worker.c): the kernel drops
+ * the signals pid 1 sends itself, so abort() or raise() would not work
+ * in it.  It only waits, non-dumpable so that the function (same uid)
+ * cannot borrow its unfiltered system calls through ptrace.
+ */
+__attribute__((noreturn))
+static void job_main(const struct run *run)
+{
+	struct job_emitter em = { .fd = WORKER_CHANNEL_FD };
+	enum sandbox_step step = SANDBOX_STEP_SIGNALS;
+	char err[512] = "";
+	pid_t function;
+	int r, status;
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		_exit(EXIT_SETUP + SANDBOX_STEP_PARENT_DEATH_SIGNAL);
+	msgpack_sbuffer_init(&em.sb);
+	/* Into the cgroup before anything of the job runs. */
+	if (cgroup_enter(run->cgroup_fds, run->cgroup_count) < 0) {
+		em.fd = run->channel;
+		setup_failed(&em, SANDBOX_STEP_CGROUP, -EPERM, "cannot enter its cgroup");
+	}
+	r = sandbox_enter_flags(run->s, run->s->uid, NULL, run->channel, run->flags, &step, err,
+				sizeof(err));
+	if (r < 0) {
+		/* The channel is at fd 3 once the fds step is done. */
+		em.fd = step > SANDBOX_STEP_FDS ? WORKER_CHANNEL_FD : run->channel;
+		setup_failed(&em, step, r, err);
+	}
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		setup_failed(&em, SANDBOX_STEP_FORK, -errno, "");
+	function = fork();
+	if (function < 0)
+		setup_failed(&em, SANDBOX_STEP_FORK, -errno, "");
+	if (function == 0)
+		function_main(run, &em);
+	close(WORKER_CHANNEL_FD);
+	while (waitpid(function, &status, 0) < 0)
+		if (errno != EINTR)
+			_exit(EXIT_SETUP + SANDBOX_STEP_FORK);
+	die_like(status);
+}
+
+static volatile sig_atomic_t supervisor_stop;
+
+static void supervisor_on_term(int sig)
+{
+	(void)sig;
+	supervisor_stop = 1;
 }
 
 __attribute__((noreturn))
@@ -498,10 +539,10 @@ static void supervisor_main(const struct run *run)
 {
 	struct sigaction term = { .sa_handler = supervisor_on_term };
 	struct rlimit no_core = { 0, 0 };
-	pid_t self = getpid(), job;
+	pid_t job;
 	sigset_t none;
 	char byte;
-	int status;
+	int status, dumpable;
 
 	/* SIGTERM from the caller means: end the job now.  No SA_RESTART, so
 	 * that it interrupts waitpid. */
@@ -512,21 +553,29 @@ static void supervisor_main(const struct run *run)
 	setrlimit(RLIMIT_CORE, &no_core);
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		_exit(EXIT_SETUP + SANDBOX_STEP_PARENT_DEATH_SIGNAL);
-	if (unshare((int)spec_clone_flags(run->s)) < 0) {
+	if (sandbox_user_ns_identity(run->s, run->s->uid) < 0 ||
+	    unshare((int)spec_clone_flags(run->s)) < 0) {
 		uint8_t reply[2] = { 'x', (uint8_t)errno };
 		(void)send_all(run->channel, reply, sizeof(reply));
 		_exit(EXIT_SETUP + SANDBOX_STEP_NAMESPACES);
 	}
-	/* The caller writes the uid maps from outside, then says go. */
+	/* The caller writes the uid maps from outside, then says go.  A
+	 * process that is not dumpable (its uid changed) has its /proc files
+	 * owned by root: dumpable for that moment, then back. */
+	dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+	if (dumpable == 0 && (run->s->namespaces & SPEC_NS_USER))
+		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 	byte = 'u';
 	if (send_all(run->channel, &byte, 1) < 0 || read(run->channel, &byte, 1) != 1 ||
 	    byte != 'g')
 		_exit(EXIT_SETUP + SANDBOX_STEP_NAMESPACES);
+	if (dumpable == 0)
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	job = fork();
 	if (job < 0)
 		_exit(EXIT_SETUP + SANDBOX_STEP_FORK);
 	if (job == 0)
-		job_main(run, self);
+		job_main(run);
 	close(run->channel);
 	for (size_t i = 0; i < run->cgroup_count; i++)
 		close(run->cgroup_fds[i]);

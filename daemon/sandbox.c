@@ -422,11 +422,27 @@ int sandbox_write_id_maps(pid_t pid, uid_t uid, gid_t gid, bool deny_setgroups, 
 	return 0;
 }
 
+int sandbox_user_ns_identity(const struct spec *s, uid_t uid)
+{
+	/* Root's uid is not mapped into the job's user namespace (only the
+	 * job's uid is, to itself), and an unmapped uid can create no file:
+	 * the view could not be built.  So root becomes the job's uid first,
+	 * and gets its capabilities back inside the namespace only. */
+	if (!(s->namespaces & SPEC_NS_USER) || geteuid() != 0)
+		return 0;
+	if (uid == 0 || s->gid == 0)
+		return -EPERM;
+	if (setgroups(0, NULL) < 0 || setresgid(s->gid, s->gid, s->gid) < 0 ||
+	    setresuid(uid, uid, uid) < 0)
+		return -errno;
+	return 0;
+}
+
 /* The parent's ids cannot be mapped from inside: a helper left outside does it. */
 static int unshare_with_maps(const struct spec *s, uid_t uid, bool deny_setgroups, char *err,
 			     size_t err_size)
 {
-	int go[2], done[2], status = 0;
+	int go[2], done[2], status = 0, dumpable;
 	pid_t parent = getpid(), helper;
 	char byte = 0;
 	int r = 0;
@@ -463,7 +479,16 @@ static int unshare_with_maps(const struct spec *s, uid_t uid, bool deny_setgroup
 	go[0] = -1;
 	close(done[1]);
 	done[1] = -1;
-	if (unshare((int)spec_clone_flags(s)) < 0) {
+	/* /proc/PID/uid_map of a process that is not dumpable (it changed
+	 * uid, e.g. from root) belongs to root: the helper could not write
+	 * it.  Dumpable for the moment it takes, then back. */
+	if ((r = sandbox_user_ns_identity(s, uid)) < 0)
+		snprintf(err, err_size, "namespaces: user: cannot take uid %u: %s", (unsigned)uid,
+			 strerror(-r));
+	dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+	if (dumpable == 0)
+		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+	if (r == 0 && unshare((int)spec_clone_flags(s)) < 0) {
 		r = -errno;
 		snprintf(err, err_size, "namespaces: unshare: %s", strerror(errno));
 	}
@@ -474,6 +499,8 @@ static int unshare_with_maps(const struct spec *s, uid_t uid, bool deny_setgroup
 	go[1] = -1;
 	while (waitpid(helper, &status, 0) < 0 && errno == EINTR)
 		;
+	if (dumpable == 0)
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (r == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
 		ssize_t n = read(done[0], err, err_size > 0 ? err_size - 1 : 0);
 		if (n > 0)

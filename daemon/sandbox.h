@@ -90,6 +90,13 @@ int sandbox_write_id_maps(pid_t pid, uid_t uid, gid_t gid, bool deny_setgroups, 
 			  size_t err_size);
 
 /*
+ * Before unshare(CLONE_NEWUSER) as root: become uid (and s->gid, no
+ * groups), the only ids the namespace maps.  0 (also when nothing is to
+ * do) or -errno.
+ */
+int sandbox_user_ns_identity(const struct spec *s, uid_t uid);
+
+/*
  * The whole-program form: lock the calling (single-threaded) process into
  * s for good, in the canonical order from the namespaces on (unshare, uid
  * maps written by a forked helper, view, hostname, rlimits, identity,
