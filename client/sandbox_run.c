@@ -229,12 +229,14 @@ static int prepare(const struct brig_spec *b, enum spec_target target, struct sp
 		s->namespaces |= SPEC_NS_USER;
 	if ((r = spec_validate_for(s, target, err, err_size)) < 0)
 		return r;
+	/* A fresh uid is one no other live job holds: only brigd, which keeps
+	 * the pool for all its workers, can promise that. */
+	if (s->fresh_uid) {
+		snprintf(err, err_size, "fresh_uid_range: only brigd hands out fresh uids (it "
+			 "keeps the pool); name the job's uid with user=");
+		return root ? -EOPNOTSUPP : -EPERM;
+	}
 	if (!root) {
-		if (s->fresh_uid) {
-			snprintf(err, err_size, "fresh_uid_range: needs root (an unprivileged "
-				 "caller's job keeps its own uid)");
-			return -EPERM;
-		}
 		if (s->uid != geteuid()) {
 			snprintf(err, err_size, "user=%u: needs root (an unprivileged caller's job "
 				 "keeps its own uid, %u)", (unsigned)s->uid, (unsigned)geteuid());

@@ -120,11 +120,13 @@ struct brig_sandbox_outcome {
  *
  * Returns 0 when fn was run (whatever its outcome), or before anything
  * runs: -EINVAL for contradictory descriptors, -EPERM for a descriptor
- * this caller cannot have applied (e.g. user=0, another uid, cgroup limits
- * without root), -EOPNOTSUPP for one the kernel cannot enforce, or
+ * this caller cannot have applied (another uid or cgroup limits without
+ * root), -EOPNOTSUPP for one the kernel or the library form cannot enforce
+ * (fresh_uid_range: only brigd keeps a pool of fresh uids), or
  * another -errno if the sandbox could not be set up; outcome->message
- * names the descriptor or the step.  Blocks SIGCHLD for no one and waits
- * only for its own child; may be called from several threads at once.
+ * names the descriptor or the step.  Waits only for its own child (the
+ * caller must not ignore SIGCHLD nor reap children it did not start); may
+ * be called from several threads at once.
  */
 int brig_sandbox_run(const struct brig_spec *spec, brig_sandbox_fn fn, void *arg,
 		     brig_sandbox_item_fn on_item, void *item_arg,
