@@ -431,12 +431,15 @@ static int allocate(struct brig_ctx *ctx, void *arg)
 	size_t chunk = 16u << 20, total = *(size_t *)arg;
 
 	for (size_t done = 0; done < total; done += chunk) {
-		char *p = malloc(chunk);
+		/* volatile: a compiler may drop a malloc whose memory is never read. */
+		volatile char *p = malloc(chunk);
+
 		if (!p) {
 			brig_fail(ctx, "out of memory after %zu MiB", done >> 20);
 			return 12;
 		}
-		memset(p, 1, chunk);
+		for (size_t i = 0; i < chunk; i += 4096)
+			p[i] = 1;
 	}
 	return 0;
 }
