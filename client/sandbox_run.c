@@ -499,9 +499,11 @@ static void job_main(const struct run *run)
 	pid_t function;
 	int r, status;
 
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-		_exit(EXIT_SETUP + SANDBOX_STEP_PARENT_DEATH_SIGNAL);
 	msgpack_sbuffer_init(&em.sb);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) {
+		em.fd = run->channel;
+		setup_failed(&em, SANDBOX_STEP_PARENT_DEATH_SIGNAL, -errno, "");
+	}
 	/* Into the cgroup before anything of the job runs. */
 	if (cgroup_enter(run->cgroup_fds, run->cgroup_count) < 0) {
 		em.fd = run->channel;
@@ -536,6 +538,16 @@ static void supervisor_on_term(int sig)
 	supervisor_stop = 1;
 }
 
+/* The supervisor could not make the job: say so as pid 1 would. */
+__attribute__((noreturn))
+static void supervisor_failed(const struct run *run, enum sandbox_step step, int error)
+{
+	struct job_emitter em = { .fd = run->channel };
+
+	msgpack_sbuffer_init(&em.sb);
+	setup_failed(&em, step, -error, "");
+}
+
 __attribute__((noreturn))
 static void supervisor_main(const struct run *run)
 {
@@ -554,7 +566,7 @@ static void supervisor_main(const struct run *run)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	setrlimit(RLIMIT_CORE, &no_core);
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-		_exit(EXIT_SETUP + SANDBOX_STEP_PARENT_DEATH_SIGNAL);
+		supervisor_failed(run, SANDBOX_STEP_PARENT_DEATH_SIGNAL, errno);
 	if (sandbox_user_ns_identity(run->s, run->s->uid) < 0 ||
 	    unshare((int)spec_clone_flags(run->s)) < 0) {
 		uint8_t reply[2] = { 'x', (uint8_t)errno };
@@ -575,7 +587,7 @@ static void supervisor_main(const struct run *run)
 		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	job = fork();
 	if (job < 0)
-		_exit(EXIT_SETUP + SANDBOX_STEP_FORK);
+		supervisor_failed(run, SANDBOX_STEP_FORK, errno);
 	if (job == 0)
 		job_main(run);
 	close(run->channel);
@@ -881,8 +893,7 @@ int brig_sandbox_run(const struct brig_spec *spec, brig_sandbox_fn fn, void *arg
 				snprintf(outcome->message, sizeof(outcome->message), "%s: no usable "
 					 "cgroup hierarchy with the memory and pids controllers",
 					 s->memory_max ? "memory_max" : "pids_max");
-			if (r == 0 || cg.version)
-				cgroup_teardown(&cg);
+			cgroup_teardown(&cg);
 			goto out;
 		}
 		have_cgroup = true;
@@ -1010,17 +1021,11 @@ int brig_sandbox_run(const struct brig_spec *spec, brig_sandbox_fn fn, void *arg
 		outcome->maxrss_kib = (uint64_t)usage.ru_maxrss;
 		if (have_cgroup)
 			limits = cgroup_worker_finish(&cg, 1);
-		if (WIFEXITED(status) && WEXITSTATUS(status) >= EXIT_SETUP &&
-		    WEXITSTATUS(status) < EXIT_SETUP + SANDBOX_STEP__COUNT && !timed_out &&
-		    !(res.done && res.done_status != WORKER_STATUS_NO_HANDLER)) {
-			/* Nothing of the function ran: an error, not an outcome. */
-			if (res.done)
-				snprintf(outcome->message, sizeof(outcome->message), "%s",
-					 res.done_message);
-			else
-				snprintf(outcome->message, sizeof(outcome->message), "the sandbox could "
-					 "not be set up: %s",
-					 sandbox_step_name(WEXITSTATUS(status) - EXIT_SETUP));
+		if (res.done && res.done_status == WORKER_STATUS_NO_HANDLER && !timed_out &&
+		    !res.broken && !res.too_big) {
+			/* Nothing of the function ran (every set-up failure says so
+			 * with this DONE): an error, not an outcome. */
+			snprintf(outcome->message, sizeof(outcome->message), "%s", res.done_message);
 			r = -EPERM;
 		} else {
 			decide(&run, &res, status, timed_out, spec->timeout_ms, limits);
@@ -1045,5 +1050,8 @@ out:
 	free(rd.body);
 	sandbox_filter_free(&filter);
 	free(s);
+	/* A caller that looks only at the outcome must not read "ok". */
+	if (r < 0)
+		outcome->outcome = BRIG_REJECTED;
 	return r;
 }

@@ -124,7 +124,8 @@ struct brig_sandbox_outcome {
  * root), -EOPNOTSUPP for one the kernel or the library form cannot enforce
  * (fresh_uid_range: only brigd keeps a pool of fresh uids), or
  * another -errno if the sandbox could not be set up; outcome->message
- * names the descriptor or the step.  Waits only for its own child (the
+ * names the descriptor or the step, and outcome->outcome is then
+ * BRIG_REJECTED.  Waits only for its own child (the
  * caller must not ignore SIGCHLD nor reap children it did not start); may
  * be called from several threads at once.
  */
