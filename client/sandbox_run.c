@@ -737,7 +737,7 @@ static int read_frames(int fd, struct reader *rd, struct result *res)
 /* The supervisor's first words: 'u' (namespaces made) or 'x' + errno. */
 static int read_handshake(int fd, uint64_t deadline_us, char *err, size_t err_size)
 {
-	uint8_t reply[2];
+	uint8_t reply[2] = { 0, 0 };
 	size_t have = 0;
 
 	while (have < 1 || (reply[0] == 'x' && have < 2)) {
