@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <seccomp.h>
@@ -106,7 +107,7 @@ static int setup_signals(void)
 	return sigprocmask(SIG_SETMASK, &all, NULL) < 0 ? -errno : 0;
 }
 
-static int drop_identity(uid_t uid, gid_t gid)
+static int drop_identity(uid_t uid, gid_t gid, unsigned flags)
 {
 	struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
@@ -115,16 +116,22 @@ static int drop_identity(uid_t uid, gid_t gid)
 	/* Invariant 1: never uid 0 and no capability, whatever the config says. */
 	if (uid == 0 || gid == 0)
 		return -EPERM;
-	if (setgroups(0, NULL) < 0)
+	/* A user namespace made by an unprivileged caller has setgroups
+	 * denied: the caller's supplementary groups stay (docs/security.md). */
+	if (!(flags & SANDBOX_KEEP_GROUPS) && setgroups(0, NULL) < 0)
 		return -errno;
 	if (setresgid(gid, gid, gid) < 0)
 		return -errno;
-	for (int cap = 0; cap <= last; cap++)
+	/* Without CAP_SETPCAP (an unprivileged caller outside any user
+	 * namespace of its own) the bounding set and securebits stay; it holds
+	 * no capability to lose, and no_new_privs keeps it from gaining one. */
+	for (int cap = 0; !(flags & SANDBOX_UNPRIVILEGED) && cap <= last; cap++)
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
 			return -errno;
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		return -errno;
-	if (prctl(PR_SET_SECUREBITS, SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_SETUID_FIXUP |
+	if (!(flags & SANDBOX_UNPRIVILEGED) &&
+	    prctl(PR_SET_SECUREBITS, SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_SETUID_FIXUP |
 		  SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_NOROOT | SECBIT_NOROOT_LOCKED, 0, 0, 0) < 0)
 		return -errno;
 	if (setresuid(uid, uid, uid) < 0)
@@ -153,6 +160,7 @@ const char *sandbox_step_name(int step)
 		[SANDBOX_STEP_SECCOMP] = "seccomp filter",
 		[SANDBOX_STEP_FORK] = "fork the job process",
 		[SANDBOX_STEP_CGROUP] = "enter its cgroup",
+		[SANDBOX_STEP_NAMESPACES] = "namespaces",
 	};
 
 	if (step < 0 || step >= SANDBOX_STEP__COUNT)
@@ -273,26 +281,16 @@ int sandbox_apply_layer(const struct spec *profile, const struct spec *layer, ch
 	return 0;
 }
 
-/* The namespace-wide part: what a template does once for all its workers. */
-static int enter_shared(const struct spec *s, int channel_fd, enum sandbox_step *step)
+/* The view and the hostname: what lives in the namespaces themselves. */
+static int enter_view(const struct spec *s, enum sandbox_step *step, char *err,
+		      size_t err_size)
 {
-	char err[256];
 	int r;
 
-	*step = SANDBOX_STEP_SIGNALS;
-	if ((r = setup_signals()) < 0)
-		return r;
-	*step = SANDBOX_STEP_FDS;
-	if ((r = setup_fds(channel_fd)) < 0)
-		return r;
 	if (s->namespaces & SPEC_NS_MOUNT) {
 		/* An empty root with only the granted paths, /proc and /dev. */
 		*step = SANDBOX_STEP_MOUNTS;
-		if ((r = mounts_build_view(s, err, sizeof(err))) < 0)
-			return r;
-		/* stdin/out/err pointed at the host's /dev/null, now out of
-		 * reach: take the view's own. */
-		if ((r = reopen_null()) < 0)
+		if ((r = mounts_build_view(s, err, err_size)) < 0)
 			return r;
 	}
 	if (s->namespaces & SPEC_NS_UTS) {
@@ -303,30 +301,50 @@ static int enter_shared(const struct spec *s, int channel_fd, enum sandbox_step 
 	return 0;
 }
 
+/* The namespace-wide part: what a template does once for all its workers. */
+static int enter_shared(const struct spec *s, int channel_fd, enum sandbox_step *step,
+			char *err, size_t err_size)
+{
+	int r;
+
+	*step = SANDBOX_STEP_SIGNALS;
+	if ((r = setup_signals()) < 0)
+		return r;
+	*step = SANDBOX_STEP_FDS;
+	if ((r = setup_fds(channel_fd)) < 0)
+		return r;
+	if ((r = enter_view(s, step, err, err_size)) < 0)
+		return r;
+	/* stdin/out/err pointed at the host's /dev/null, now out of reach:
+	 * take the view's own. */
+	if ((s->namespaces & SPEC_NS_MOUNT) && (r = reopen_null()) < 0)
+		return r;
+	return 0;
+}
+
 /* The per-worker part, from rlimits on. */
 static int enter_own(const struct spec *s, uid_t uid, const struct sandbox_filter *filter,
-		     enum sandbox_step *step)
+		     unsigned flags, enum sandbox_step *step, char *err, size_t err_size)
 {
-	char err[256];
 	int r;
 
 	*step = SANDBOX_STEP_RLIMITS;
 	if ((r = sandbox_apply_rlimits(s)) < 0)
 		return r;
 	*step = SANDBOX_STEP_IDENTITY;
-	if ((r = drop_identity(uid, s->gid)) < 0)
+	if ((r = drop_identity(uid, s->gid, flags)) < 0)
 		return r;
 	*step = SANDBOX_STEP_NO_NEW_PRIVS;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
 	/* Credentials changed, which cleared any parent-death signal. */
 	*step = SANDBOX_STEP_PARENT_DEATH_SIGNAL;
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+	if (!(flags & SANDBOX_NO_PARENT_DEATH_SIGNAL) && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		return -errno;
 	/* Each worker its own Landlock domain: its scopes keep its signals and
 	 * abstract sockets away from every other worker. */
 	*step = SANDBOX_STEP_LANDLOCK;
-	r = landlock_restrict(s, err, sizeof(err));
+	r = landlock_restrict(s, err, err_size);
 	/* Without Landlock in the kernel, the mount view still confines the
 	 * job; a profile that must have it says landlock = required. */
 	if (r < 0 && !(r == -EOPNOTSUPP && !s->landlock_required))
@@ -334,6 +352,8 @@ static int enter_own(const struct spec *s, uid_t uid, const struct sandbox_filte
 	if (!filter)
 		return 0;
 	*step = SANDBOX_STEP_SECCOMP;
+	if (flags & SANDBOX_NO_REPORTER)
+		return seccomp_load_prog(&filter->prog);
 	return sandbox_load_seccomp(s, filter);
 }
 
@@ -350,9 +370,168 @@ int sandbox_load_seccomp(const struct spec *s, const struct sandbox_filter *filt
 int sandbox_enter(const struct spec *s, uid_t uid, const struct sandbox_filter *filter,
 		  int channel_fd, enum sandbox_step *step)
 {
-	int r = enter_shared(s, channel_fd, step);
+	char err[256];
 
-	return r < 0 ? r : enter_own(s, uid, filter, step);
+	return sandbox_enter_flags(s, uid, filter, channel_fd, 0, step, err, sizeof(err));
+}
+
+int sandbox_enter_flags(const struct spec *s, uid_t uid, const struct sandbox_filter *filter,
+			int channel_fd, unsigned flags, enum sandbox_step *step, char *err,
+			size_t err_size)
+{
+	int r;
+
+	err[0] = '\0';
+	r = enter_shared(s, channel_fd, step, err, err_size);
+	return r < 0 ? r : enter_own(s, uid, filter, flags, step, err, err_size);
+}
+
+int sandbox_write_id_maps(pid_t pid, uid_t uid, gid_t gid, bool deny_setgroups, char *err,
+			  size_t err_size)
+{
+	static const char *const files[] = { "setgroups", "uid_map", "gid_map" };
+	char text[3][64];
+
+	snprintf(text[0], sizeof(text[0]), "deny");
+	snprintf(text[1], sizeof(text[1]), "%u %u 1", (unsigned)uid, (unsigned)uid);
+	snprintf(text[2], sizeof(text[2]), "%u %u 1", (unsigned)gid, (unsigned)gid);
+	/* One id each, mapped to itself: inside, the job is who it is outside
+	 * (never root there either); every other id shows as the overflow id. */
+	for (size_t i = deny_setgroups ? 0 : 1; i < ARRAY_SIZE(files); i++) {
+		char path[64];
+		size_t len = strlen(text[i]);
+		ssize_t n;
+		int fd;
+
+		snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, files[i]);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0) {
+			snprintf(err, err_size, "namespaces: user: open %s: %s", path, strerror(errno));
+			return -errno;
+		}
+		n = write(fd, text[i], len);
+		if (n != (ssize_t)len) {
+			int e = n < 0 ? errno : EIO;
+			close(fd);
+			snprintf(err, err_size, "namespaces: user: write '%s' to %s: %s", text[i], path,
+				 strerror(e));
+			return -e;
+		}
+		close(fd);
+	}
+	return 0;
+}
+
+int sandbox_user_ns_identity(const struct spec *s, uid_t uid)
+{
+	/* Root's uid is not mapped into the job's user namespace (only the
+	 * job's uid is, to itself), and an unmapped uid can create no file:
+	 * the view could not be built.  So root becomes the job's uid first,
+	 * and gets its capabilities back inside the namespace only. */
+	if (!(s->namespaces & SPEC_NS_USER) || geteuid() != 0)
+		return 0;
+	if (uid == 0 || s->gid == 0)
+		return -EPERM;
+	if (setgroups(0, NULL) < 0 || setresgid(s->gid, s->gid, s->gid) < 0 ||
+	    setresuid(uid, uid, uid) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The parent's ids cannot be mapped from inside: a helper left outside does it. */
+static int unshare_with_maps(const struct spec *s, uid_t uid, bool deny_setgroups, char *err,
+			     size_t err_size)
+{
+	int go[2], done[2], status = 0, dumpable;
+	pid_t parent = getpid(), helper;
+	char byte = 0;
+	int r = 0;
+
+	if (!(s->namespaces & SPEC_NS_USER))
+		return unshare((int)spec_clone_flags(s)) < 0 ? -errno : 0;
+	if (pipe2(go, O_CLOEXEC) < 0)
+		return -errno;
+	if (pipe2(done, O_CLOEXEC) < 0) {
+		r = -errno;
+		close(go[0]);
+		close(go[1]);
+		return r;
+	}
+	helper = fork();
+	if (helper < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (helper == 0) {
+		char helper_err[256];
+		int code = 1;
+
+		close(go[1]);
+		close(done[0]);
+		if (read(go[0], &byte, 1) == 1 && byte == 'u')
+			code = sandbox_write_id_maps(parent, uid, s->gid, deny_setgroups, helper_err,
+						     sizeof(helper_err)) < 0 ? 2 : 0;
+		if (code == 2 && write(done[1], helper_err, strlen(helper_err)) < 0)
+			code = 3;
+		_exit(code);
+	}
+	close(go[0]);
+	go[0] = -1;
+	close(done[1]);
+	done[1] = -1;
+	/* /proc/PID/uid_map of a process that is not dumpable (it changed
+	 * uid, e.g. from root) belongs to root: the helper could not write
+	 * it.  Dumpable for the moment it takes, then back. */
+	if ((r = sandbox_user_ns_identity(s, uid)) < 0)
+		snprintf(err, err_size, "namespaces: user: cannot take uid %u: %s", (unsigned)uid,
+			 strerror(-r));
+	dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+	if (dumpable == 0)
+		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+	if (r == 0 && unshare((int)spec_clone_flags(s)) < 0) {
+		r = -errno;
+		snprintf(err, err_size, "namespaces: unshare: %s", strerror(errno));
+	}
+	byte = r < 0 ? 'x' : 'u';
+	if (write(go[1], &byte, 1) != 1 && r == 0)
+		r = -EPIPE;
+	close(go[1]);
+	go[1] = -1;
+	while (waitpid(helper, &status, 0) < 0 && errno == EINTR)
+		;
+	if (dumpable == 0)
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	if (r == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+		ssize_t n = read(done[0], err, err_size > 0 ? err_size - 1 : 0);
+		if (n > 0)
+			err[n] = '\0';
+		else
+			snprintf(err, err_size, "namespaces: user: the uid map could not be written");
+		r = -EPERM;
+	}
+out:
+	for (int i = 0; i < 2; i++) {
+		if (go[i] >= 0)
+			close(go[i]);
+		if (done[i] >= 0)
+			close(done[i]);
+	}
+	return r;
+}
+
+int sandbox_apply_self(const struct spec *s, uid_t uid, const struct sandbox_filter *filter,
+		       unsigned flags, enum sandbox_step *step, char *err, size_t err_size)
+{
+	int r;
+
+	err[0] = '\0';
+	*step = SANDBOX_STEP_NAMESPACES;
+	if ((r = unshare_with_maps(s, uid, flags & SANDBOX_KEEP_GROUPS, err, err_size)) < 0)
+		return r;
+	if ((r = enter_view(s, step, err, err_size)) < 0)
+		return r;
+	return enter_own(s, uid, filter, flags | SANDBOX_NO_PARENT_DEATH_SIGNAL | SANDBOX_NO_REPORTER,
+			 step, err, err_size);
 }
 
 /*
@@ -366,9 +545,10 @@ int sandbox_enter_template(const struct spec *s, int channel_fd, enum sandbox_st
 	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
 	const uint32_t keep = (1u << CAP_SETUID) | (1u << CAP_SETGID) | (1u << CAP_SETPCAP);
 	int last = last_capability();
+	char err[256];
 	int r;
 
-	r = enter_shared(s, channel_fd, step);
+	r = enter_shared(s, channel_fd, step, err, sizeof(err));
 	if (r < 0)
 		return r;
 	*step = SANDBOX_STEP_IDENTITY;
@@ -397,6 +577,7 @@ int sandbox_enter_from_template(const struct spec *s, uid_t uid,
 				const struct sandbox_filter *filter, int channel_fd,
 				enum sandbox_step *step)
 {
+	char err[256];
 	sigset_t none;
 	int r;
 
@@ -411,5 +592,5 @@ int sandbox_enter_from_template(const struct spec *s, uid_t uid,
 	*step = SANDBOX_STEP_FDS;
 	if ((r = setup_fds(channel_fd)) < 0)
 		return r;
-	return enter_own(s, uid, filter, step);
+	return enter_own(s, uid, filter, 0, step, err, sizeof(err));
 }

@@ -45,6 +45,7 @@ enum sandbox_step {
 	SANDBOX_STEP_SECCOMP,
 	SANDBOX_STEP_FORK,
 	SANDBOX_STEP_CGROUP,
+	SANDBOX_STEP_NAMESPACES,        /* unshare and uid maps (sandbox_apply_self) */
 	SANDBOX_STEP__COUNT,
 };
 const char *sandbox_step_name(int step);
@@ -63,6 +64,48 @@ void sandbox_filter_free(struct sandbox_filter *filter);
  */
 int sandbox_enter(const struct spec *s, uid_t uid, const struct sandbox_filter *filter,
 		  int channel_fd, enum sandbox_step *step);
+
+/*
+ * How the in-process form (libbrig) differs from a worker of the root
+ * daemon; 0 is the daemon's way.
+ */
+enum sandbox_flags {
+	SANDBOX_KEEP_GROUPS = 1u << 0,  /* setgroups is denied (unprivileged user namespace) */
+	SANDBOX_UNPRIVILEGED = 1u << 1, /* no CAP_SETPCAP: bounding set, securebits stay */
+	SANDBOX_NO_PARENT_DEATH_SIGNAL = 1u << 2,
+	SANDBOX_NO_REPORTER = 1u << 3,  /* a violation just kills with SIGSYS */
+};
+
+/* sandbox_enter() with flags, and err saying more where a mechanism can. */
+int sandbox_enter_flags(const struct spec *s, uid_t uid, const struct sandbox_filter *filter,
+			int channel_fd, unsigned flags, enum sandbox_step *step, char *err,
+			size_t err_size);
+
+/*
+ * Map uid and gid, each to itself, into the user namespace of pid (from
+ * outside it); deny_setgroups first when the writer lacks CAP_SETGID.
+ * 0 or -errno with err set.
+ */
+int sandbox_write_id_maps(pid_t pid, uid_t uid, gid_t gid, bool deny_setgroups, char *err,
+			  size_t err_size);
+
+/*
+ * Before unshare(CLONE_NEWUSER) as root: become uid (and s->gid, no
+ * groups), the only ids the namespace maps.  0 (also when nothing is to
+ * do) or -errno.
+ */
+int sandbox_user_ns_identity(const struct spec *s, uid_t uid);
+
+/*
+ * The whole-program form: lock the calling (single-threaded) process into
+ * s for good, in the canonical order from the namespaces on (unshare, uid
+ * maps written by a forked helper, view, hostname, rlimits, identity,
+ * no_new_privs, Landlock, seccomp), leaving fds, signal handlers and the
+ * parent-death signal alone.  s must have passed
+ * spec_validate_for(SPEC_TARGET_SELF).  0 or -errno with *step and err.
+ */
+int sandbox_apply_self(const struct spec *s, uid_t uid, const struct sandbox_filter *filter,
+		       unsigned flags, enum sandbox_step *step, char *err, size_t err_size);
 
 /*
  * filter may be NULL in sandbox_enter(): everything but seccomp is applied,

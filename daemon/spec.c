@@ -107,6 +107,12 @@ static const char *access_name(uint32_t access)
 
 int spec_validate(const struct spec *s, char *err, size_t err_size)
 {
+	return spec_validate_for(s, SPEC_TARGET_DAEMON, err, err_size);
+}
+
+int spec_validate_for(const struct spec *s, enum spec_target target, char *err,
+		      size_t err_size)
+{
 	/* Invariant 1: whatever the configuration says, never root. */
 	if (!s->fresh_uid && s->uid == 0) {
 		snprintf(err, err_size, "user: jobs never run as uid 0");
@@ -135,14 +141,23 @@ int spec_validate(const struct spec *s, char *err, size_t err_size)
 			 access_name(s->paths[0].access), s->paths[0].path);
 		return -EINVAL;
 	}
-	if (s->namespaces & SPEC_NS_USER) {
-		/* Workers take an unprivileged uid straight from root; a user
-		 * namespace would need uid maps brig does not write yet. */
+	if ((s->namespaces & SPEC_NS_USER) && target == SPEC_TARGET_DAEMON) {
+		/* Workers take an unprivileged uid straight from root; the daemon
+		 * does not write uid maps (the in-process form does). */
 		snprintf(err, err_size, "namespaces: user is not supported (workers already run "
 			 "as unprivileged uids with no capabilities)");
 		return -EINVAL;
 	}
-	if (!(s->namespaces & SPEC_NS_PID)) {
+	if (target == SPEC_TARGET_SELF) {
+		/* unshare(CLONE_NEWPID) moves only the children that come later:
+		 * the calling process would stay where it is. */
+		if (s->namespaces & SPEC_NS_PID) {
+			snprintf(err, err_size, "namespaces: pid cannot be applied to the calling "
+				 "process (only its later children would enter it): drop pid, or "
+				 "run the code with brig_sandbox_run");
+			return -EINVAL;
+		}
+	} else if (!(s->namespaces & SPEC_NS_PID)) {
 		snprintf(err, err_size, "namespaces: pid is required (it is how brig ends every "
 			 "process of a job)");
 		return -EINVAL;

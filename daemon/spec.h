@@ -132,6 +132,20 @@ void spec_set_defaults(struct spec *s);
  */
 int spec_validate(const struct spec *s, char *err, size_t err_size);
 
+/*
+ * Who a spec is for.  The daemon (spec_validate) refuses the user
+ * namespace; the in-process form (libbrig) maps one uid into it.  A spec
+ * applied to the calling process itself cannot have a pid namespace; one
+ * for a child must (the namespace is how every process of the job ends).
+ */
+enum spec_target {
+	SPEC_TARGET_DAEMON,             /* brigd's workers */
+	SPEC_TARGET_CHILD,              /* brig_sandbox_run: a forked child */
+	SPEC_TARGET_SELF,               /* brig_sandbox_apply: the caller */
+};
+int spec_validate_for(const struct spec *s, enum spec_target target, char *err,
+		      size_t err_size);
+
 /* An empty layer: no paths, no ports, no limits set; what a request adds. */
 void spec_layer_init(struct spec *layer);
 

@@ -120,12 +120,16 @@ struct view {
  * the fd names exactly the object the fd holds, whatever happened to the
  * names on the way there since it was opened. */
 struct fd_path {
-	char magic[32];
+	char magic[64];
 };
 
 static const char *fd_path(struct fd_path *p, int fd)
 {
-	snprintf(p->magic, sizeof(p->magic), "/proc/self/fd/%d", fd);
+	/* Without a pid namespace the view gets no /proc (mount_proc): until
+	 * the host tree is detached, the host's /proc names the same process. */
+	const char *prefix = access("/proc/self/fd", F_OK) == 0 ? "" : OLD_ROOT;
+
+	snprintf(p->magic, sizeof(p->magic), "%s/proc/self/fd/%d", prefix, fd);
 	return p->magic;
 }
 
@@ -649,7 +653,9 @@ int mounts_build_view(const struct spec *s, char *err, size_t err_size)
 		goto out;
 	}
 
-	if ((r = mount_proc(&v)) < 0)
+	/* A procfs shows the pid namespace of whoever mounts it: only a job
+	 * in its own gets one (brig_sandbox_apply has none, see spec.h). */
+	if ((s->namespaces & SPEC_NS_PID) && (r = mount_proc(&v)) < 0)
 		goto out;
 	for (size_t i = 0; i < v.count; i++)
 		if ((r = mount_source(&v, i)) < 0)

@@ -19,7 +19,8 @@
  *                 (writable, noexec unless EXEC); parents are created in
  *                 the new root as needed; optional host paths that do not
  *                 exist are skipped;
- *   /proc        a new procfs (the job's pid namespace), nosuid,nodev,noexec,
+ *   /proc        (only with a pid namespace: without one, no /proc at all)
+ *                a new procfs (the job's pid namespace), nosuid,nodev,noexec,
  *                hidepid=invisible where supported;
  *   /dev         tmpfs holding only null, zero, full, random, urandom
  *                (bind-mounted from the host's nodes), plus fd -> /proc/self/fd,
