@@ -875,6 +875,9 @@ static void pool_note_demand(struct broker *b, size_t profile)
 	struct profile_state *ps = &b->profiles[profile];
 	unsigned demand = ps->busy + ps->queued;
 
+	/* Counted up to pool_max only, so that shrinking starts from there. */
+	if (demand > b->cfg->profiles[profile].pool_max)
+		demand = b->cfg->profiles[profile].pool_max;
 	if (demand >= ps->peak && demand > 0) {
 		ps->peak = demand;
 		ps->peak_usec = now_usec();
@@ -896,6 +899,8 @@ static void pool_timer_cb(evutil_socket_t fd, short what, void *arg)
 		if (ps->peak <= b->cfg->profiles[i].pool_size ||
 		    now - ps->peak_usec < (uint64_t)b->cfg->profiles[i].pool_idle_ms * 1000)
 			continue;
+		if (demand > b->cfg->profiles[i].pool_max)
+			demand = b->cfg->profiles[i].pool_max;
 		ps->peak = ps->peak / 2 > demand ? ps->peak / 2 : demand;
 		ps->peak_usec = now;
 		if (pool_target(b, i) != before)

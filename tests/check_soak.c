@@ -539,7 +539,10 @@ START_TEST(test_soak)
 
 	/* The harness watchdog allows 60 s; a soak needs time per job. */
 	alarm(limit_s * harness_slowdown());
-	brigd_start(&d, NULL);
+	/* Pools grown by the load shrink back quickly (autosizing). */
+	brigd_start(&d, "[profile default]\npool_idle_ms = 100\n"
+			"[profile parser]\npool_idle_ms = 100\n"
+			"[profile exec]\npool_idle_ms = 100\n");
 	zygote = brigd_zygote_pid(&d);
 	E2E_ASSERT(zygote > 0, "cannot find the zygote");
 	load_init(&l, &d, (size_t)jobs + SOAK_WARMUP_JOBS, false);
@@ -696,7 +699,10 @@ START_TEST(test_faults)
 	}
 	qsort(faults, fault_count, sizeof(faults[0]), fault_cmp);
 
-	brigd_start(&d, NULL);
+	/* Pools grown by the load shrink back quickly (autosizing). */
+	brigd_start(&d, "[profile default]\npool_idle_ms = 100\n"
+			"[profile parser]\npool_idle_ms = 100\n"
+			"[profile exec]\npool_idle_ms = 100\n");
 	zygote = brigd_zygote_pid(&d);
 	E2E_ASSERT(zygote > 0, "cannot find the zygote");
 	load_init(&l, &d, FAULT_MAX_JOBS, false);
