@@ -1015,13 +1015,24 @@ static void worker_finalize(struct worker *w)
 		} else if (j->done && j->done_status == WORKER_STATUS_OK && j->exec && j->exited &&
 			   WIFSIGNALED((int)j->exit_status)) {
 			int sig = WTERMSIG((int)j->exit_status);
+			const char *name = NULL;
+
 			snprintf(message, sizeof(message), "program killed by signal %d (%s)", sig,
 				 strsignal(sig));
-			if (sig == SIGSYS)
+			/* The worker traced the program and saw the SIGSYS's syscall
+			 * (worker_traces_exec); else it is not known. */
+			if (sig == SIGSYS && j->violation >= 0)
+				name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, (int)j->violation);
+			if (sig == SIGSYS && name)
+				snprintf(message, sizeof(message), "the sandbox refused syscall %s (%" PRId64
+					 ") of the program", name, j->violation);
+			else if (sig == SIGSYS)
 				snprintf(message, sizeof(message), "the sandbox refused a syscall of the "
 					 "program (it died of SIGSYS)");
+			free((void *)name);
 			job_finish(j, sig == SIGSYS ? BRIG_OUTCOME_VIOLATION : BRIG_OUTCOME_CRASHED,
-				   sig == SIGSYS ? -1 : sig, message, w->cpu_us, w->maxrss_kib);
+				   sig == SIGSYS ? j->violation : sig, message, w->cpu_us,
+				   w->maxrss_kib);
 		} else if (j->done && j->done_status == WORKER_STATUS_OK && j->exec && j->exited) {
 			int code = WIFEXITED((int)j->exit_status) ? WEXITSTATUS((int)j->exit_status) : -1;
 			snprintf(message, sizeof(message), "program exited with status %d", code);

@@ -30,6 +30,12 @@ int sandbox_filter_build(const struct spec *s, struct sandbox_filter *out, char 
 	return seccomp_build(s, &out->prog, err, err_size);
 }
 
+int sandbox_filter_build_exec_relay(const struct spec *s, struct sandbox_filter *out, char *err,
+				    size_t err_size)
+{
+	return seccomp_build_flags(s, SECCOMP_BUILD_EXEC_RELAY, &out->prog, err, err_size);
+}
+
 void sandbox_filter_free(struct sandbox_filter *filter)
 {
 	free(filter->prog.filter);

@@ -53,6 +53,9 @@ const char *sandbox_step_name(int step);
 /* Compile the spec's seccomp filter.  0 or -errno with err set. */
 int sandbox_filter_build(const struct spec *s, struct sandbox_filter *out, char *err,
 			 size_t err_size);
+/* The same, for a worker that relays exec jobs (see worker_traces_exec). */
+int sandbox_filter_build_exec_relay(const struct spec *s, struct sandbox_filter *out, char *err,
+				    size_t err_size);
 void sandbox_filter_free(struct sandbox_filter *filter);
 
 /*

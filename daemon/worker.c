@@ -13,12 +13,21 @@
 #include <unistd.h>
 
 #include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/signalfd.h>
+#include <signal.h>
 
 #include "frame.h"
 #include "input_fd.h"
 #include "msg.h"
 #include "util.h"
 #include "worker.h"
+#include "sandbox/seccomp.h"
+
+/* si_code of a SIGSYS from a seccomp filter (see sandbox/seccomp.c). */
+#ifndef SYS_SECCOMP
+#define SYS_SECCOMP 1
+#endif
 
 struct worker_emitter {
 	int fd;
@@ -310,14 +319,59 @@ static int pump_pipe(struct worker_emitter *em, int fd, uint32_t stream)
 }
 
 /* The program runs as a child of this (pid 2) process, already sandboxed. */
+/*
+ * With traced, the program waits until this process has seized it
+ * (ptrace), takes ptrace back (seccomp_load_no_ptrace) and only then runs:
+ * when the filter traps one of its syscalls, the worker sees the SIGSYS
+ * and its siginfo, and so the syscall's number, before the program dies
+ * of it.  *traced says whether the seizing worked (else the program runs
+ * untraced, as a program in a profile that does not trace).
+ */
 static pid_t start_program(char **argv, char **env, const char *cwd, int in_fd, int out_fd,
-			   int err_fd)
+			   int err_fd, bool *traced)
 {
 	extern char **environ;
-	pid_t pid = fork();
+	int ready[2] = { -1, -1 }, go[2] = { -1, -1 };
+	sigset_t none;
+	pid_t pid;
+	char c = 0;
 
-	if (pid != 0)
+	if (*traced && (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0)) {
+		for (int i = 0; i < 2; i++) {
+			if (ready[i] >= 0)
+				close(ready[i]);
+		}
+		return -1;
+	}
+	pid = fork();
+	if (pid != 0) {
+		if (!*traced)
+			return pid;
+		close(ready[1]);
+		close(go[0]);
+		/* The child makes itself dumpable (a uid change left it not),
+		 * then waits to be seized; EXITKILL: it dies if we do. */
+		if (pid < 0 || read(ready[0], &c, 1) != 1 ||
+		    ptrace(PTRACE_SEIZE, pid, NULL, (void *)(long)PTRACE_O_EXITKILL) < 0)
+			*traced = false;
+		if (pid > 0 && write(go[1], "g", 1) != 1)
+			kill(pid, SIGKILL);
+		close(ready[0]);
+		close(go[1]);
 		return pid;
+	}
+	if (*traced) {
+		close(ready[0]);
+		close(go[1]);
+		if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0 || write(ready[1], "r", 1) != 1 ||
+		    read(go[0], &c, 1) != 1)
+			_exit(127);
+		/* From here on, ptrace is the sandbox's again: trapped. */
+		if (seccomp_load_no_ptrace() < 0)
+			_exit(127);
+	}
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
 		_exit(127);
 	/* Every other fd, the job channel included, is close-on-exec. */
@@ -333,6 +387,40 @@ static pid_t start_program(char **argv, char **env, const char *cwd, int in_fd, 
 	_exit(127);
 }
 
+/*
+ * The traced program's stops: a signal about to be delivered is delivered
+ * (a SIGSYS from the seccomp filter first gives up the syscall's number);
+ * a group-stop is not kept (job control means nothing in a sandbox).
+ * Returns true once the program has ended, with its wait status.
+ */
+static bool trace_events(pid_t pid, int *status, int32_t *violation)
+{
+	pid_t got;
+	int st;
+
+	while ((got = waitpid(pid, &st, __WALL | WNOHANG)) > 0) {
+		int sig;
+
+		if (!WIFSTOPPED(st)) {
+			*status = st;
+			return true;
+		}
+		sig = WSTOPSIG(st);
+		if ((st >> 16) != 0) {
+			ptrace(PTRACE_CONT, pid, NULL, NULL);
+			continue;
+		}
+		if (sig == SIGSYS && *violation < 0) {
+			siginfo_t si;
+
+			if (ptrace(PTRACE_GETSIGINFO, pid, NULL, &si) == 0 && si.si_code == SYS_SECCOMP)
+				*violation = si.si_syscall;
+		}
+		ptrace(PTRACE_CONT, pid, NULL, (void *)(long)sig);
+	}
+	return false;
+}
+
 static int run_exec(struct worker_emitter *em, const struct profile_config *profile,
 		    struct msg_in *in, size_t max_input, int stdin_fd)
 {
@@ -340,9 +428,11 @@ static int run_exec(struct worker_emitter *em, const struct profile_config *prof
 	int in_pipe[2] = { -1, -1 }, out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 };
 	char **argv = NULL, **env = NULL;
 	size_t stdin_done = 0;
-	bool out_open = true, err_open = true, exited = false;
-	int status = 0, pidfd = -1, r;
+	bool out_open = true, err_open = true, exited = false, traced = worker_traces_exec(profile);
+	int status = 0, pidfd = -1, sigfd = -1, r;
+	int32_t violation = -1;
 	char err[512];
+	sigset_t chld;
 	pid_t pid;
 
 	if (msg_decode_worker_exec(in, max_input, &x) < 0 || x.stdin_fd != (stdin_fd >= 0))
@@ -360,8 +450,14 @@ static int run_exec(struct worker_emitter *em, const struct profile_config *prof
 	}
 	/* A passed stdin goes to the program as it is (a file it may seek, or
 	 * a pipe); the bytes of a stdin field are fed through a pipe. */
+	/* A traced program's stops come as SIGCHLD, not on a pidfd. */
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	if (traced && (sigprocmask(SIG_BLOCK, &chld, NULL) < 0 ||
+		       (sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK)) < 0))
+		traced = false;
 	pid = start_program(argv, env, x.cwd, stdin_fd >= 0 ? stdin_fd : in_pipe[0], out_pipe[1],
-			    err_pipe[1]);
+			    err_pipe[1], &traced);
 	if (stdin_fd >= 0)
 		close(stdin_fd);
 	stdin_fd = -1;
@@ -376,7 +472,8 @@ static int run_exec(struct worker_emitter *em, const struct profile_config *prof
 	fcntl(in_pipe[1], F_SETFL, O_NONBLOCK);
 	fcntl(out_pipe[0], F_SETFL, O_NONBLOCK);
 	fcntl(err_pipe[0], F_SETFL, O_NONBLOCK);
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (!traced)
+		pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (x.stdin_len == 0) {
 		close(in_pipe[1]);
 		in_pipe[1] = -1;
@@ -403,8 +500,8 @@ static int run_exec(struct worker_emitter *em, const struct profile_config *prof
 			fds[n] = (struct pollfd){ .fd = in_pipe[1], .events = POLLOUT };
 			in_i = (int)n++;
 		}
-		if (!exited && pidfd >= 0) {
-			fds[n] = (struct pollfd){ .fd = pidfd, .events = POLLIN };
+		if (!exited && (traced ? sigfd : pidfd) >= 0) {
+			fds[n] = (struct pollfd){ .fd = traced ? sigfd : pidfd, .events = POLLIN };
 			pid_i = (int)n++;
 		}
 		if (exited) {
@@ -417,7 +514,7 @@ static int run_exec(struct worker_emitter *em, const struct profile_config *prof
 				continue;
 			break;
 		}
-		if (poll(fds, n, pidfd >= 0 ? -1 : 50) < 0 && errno != EINTR) {
+		if (poll(fds, n, pid_i >= 0 ? -1 : 50) < 0 && errno != EINTR) {
 			r = -errno;
 			goto out;
 		}
@@ -447,7 +544,13 @@ static int run_exec(struct worker_emitter *em, const struct profile_config *prof
 				in_pipe[1] = -1;
 			}
 		}
-		if ((pid_i >= 0 && fds[pid_i].revents) || pidfd < 0) {
+		if (traced) {
+			struct signalfd_siginfo info;
+
+			while (read(sigfd, &info, sizeof(info)) == (ssize_t)sizeof(info))
+				;
+			exited = trace_events(pid, &status, &violation);
+		} else if ((pid_i >= 0 && fds[pid_i].revents) || pidfd < 0) {
 			pid_t got = waitpid(pid, &status, pidfd >= 0 ? 0 : WNOHANG);
 			if (got == pid)
 				exited = true;
@@ -457,7 +560,16 @@ static int run_exec(struct worker_emitter *em, const struct profile_config *prof
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
 	msgpack_sbuffer_clear(&em->sb);
-	r = msg_pack_worker_exit(&em->sb, &(struct msg_worker_exit){ status });
+	r = 0;
+	/* The syscall the program died of, if it died of the filter. */
+	if (violation >= 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS) {
+		r = msg_pack_worker_violation(&em->sb, &(struct msg_worker_violation){ violation });
+		if (r == 0)
+			r = write_all(em->fd, em->sb.data, em->sb.size);
+		msgpack_sbuffer_clear(&em->sb);
+	}
+	if (r == 0)
+		r = msg_pack_worker_exit(&em->sb, &(struct msg_worker_exit){ status });
 	if (r == 0)
 		r = write_all(em->fd, em->sb.data, em->sb.size);
 	msgpack_sbuffer_clear(&em->sb);
@@ -474,6 +586,8 @@ out:
 	}
 	if (pidfd >= 0)
 		close(pidfd);
+	if (sigfd >= 0)
+		close(sigfd);
 	if (stdin_fd >= 0)
 		close(stdin_fd);
 	free(argv);
@@ -499,7 +613,11 @@ static int run_job(struct worker_emitter *em, const struct profile_config *profi
 	em->error[0] = '\0';
 	/* The broker is trusted, but its frames are checked all the same. */
 	type = msg_open(&in, body, len);
-	if (type == MSG_WORKER_JOB)
+	/* A worker that may trace programs (worker_traces_exec) holds ptrace:
+	 * a handler job never does. */
+	if (type == MSG_WORKER_JOB && worker_traces_exec(profile) && seccomp_load_no_ptrace() < 0)
+		r = -EPERM;
+	else if (type == MSG_WORKER_JOB)
 		r = run_call(em, profile, plugins, &in, max_input, input_fd, reusable);
 	else if (type == MSG_WORKER_EXEC && profile->allow_exec)
 		r = run_exec(em, profile, &in, max_input, input_fd);

@@ -40,6 +40,18 @@ static inline bool worker_failed_sandbox(int wait_status)
 	       WEXITSTATUS(wait_status) < WORKER_EXIT_SANDBOX_END;
 }
 
+/*
+ * Whether a profile's workers trace the programs of exec jobs, to name
+ * the syscall of a violation: exec jobs, a deny-list filter that kills.
+ * Its filter is then built with SECCOMP_BUILD_EXEC_RELAY (ptrace left to
+ * the worker; every job takes it back before running anything).
+ */
+static inline bool worker_traces_exec(const struct profile_config *p)
+{
+	return p->allow_exec && p->spec.seccomp_mode == SPEC_SECCOMP_DENYLIST &&
+	       p->spec.seccomp_action == SPEC_SECCOMP_KILL;
+}
+
 __attribute__((noreturn))
 void worker_main(const struct config *cfg, const struct profile_config *profile, uid_t uid,
 		 const struct sandbox_filter *filter, const struct plugin_set *plugins,

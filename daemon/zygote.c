@@ -552,7 +552,9 @@ void zygote_main(const struct config *cfg, int channel_fd)
 				snprintf(spec.seccomp_deny[spec.seccomp_deny_count++],
 					 sizeof(spec.seccomp_deny[0]), "%s", ipc[k]);
 		}
-		built = sandbox_filter_build(&spec, &z.filters[i], err, sizeof(err));
+		built = worker_traces_exec(&cfg->profiles[i]) ?
+				sandbox_filter_build_exec_relay(&spec, &z.filters[i], err, sizeof(err)) :
+				sandbox_filter_build(&spec, &z.filters[i], err, sizeof(err));
 		if (built < 0)
 			fatalx("profile %s: cannot build the seccomp filter: %s", cfg->profiles[i].name,
 			       err[0] ? err : strerror(-built));

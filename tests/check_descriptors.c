@@ -1424,6 +1424,7 @@ START_TEST(test_seccomp)
 	struct job kill_exec = { 0 }, errno_exec = { 0 }, parser = { 0 }, deny_handler = { 0 };
 	struct job after_handler = { 0 }, deny_exec = { 0 }, after_exec = { 0 };
 	struct job deny_errno = { 0 }, unknown = { 0 }, parser_deny = { 0 };
+	struct job exec_ptrace = { 0 }, handler_ptrace = { 0 };
 	char expected[128];
 
 	brigd_start(&d, "[profile errno]\npool_size = 1\nseccomp_action = errno\n" EXEC_GRANTS
@@ -1448,17 +1449,22 @@ START_TEST(test_seccomp)
 		   L("seccomp_deny=brig_no_such_call"));
 	call_async(c, &parser_deny, "parser-deny", "selfcheck", "parser", NULL,
 		   L("seccomp_deny=mkdir"));
+	/* Workers of exec profiles trace their programs, so they hold ptrace
+	 * themselves: neither a program nor a handler job may. */
+	exec_async(c, &exec_ptrace, "strace", "", L("strace", "-f", "true"), NULL, NULL, NULL, 0,
+		   NULL);
+	call_async(c, &handler_ptrace, "handler-ptrace", "ptrace", "exec", NULL, NULL);
 	wait_jobs(c);
 	/* The next jobs, on the same profiles, are not affected. */
 	call_async(c, &after_handler, "after-deny-getgroups", "selfcheck", "", NULL, NULL);
 	sh_async(c, &after_exec, "after-deny-mkdir", "", mkdir_script, NULL);
 	wait_jobs(c);
 
+	/* The worker traces the program and names the syscall it died of. */
+	snprintf(expected, sizeof(expected), "unshare (%d)", SYS_unshare);
 	if (expect_outcome(&kill_exec, BRIG_VIOLATION))
-		/* docs/protocol.md: an exec'd program loses the SIGSYS handler, so
-		 * the syscall may be unknown (-1). */
-		CHECK(kill_exec.status.code == -1 || kill_exec.status.code == SYS_unshare,
-		      "code must be -1 or unshare's number: %s", describe(&kill_exec));
+		CHECK(kill_exec.status.code == SYS_unshare && strstr(kill_exec.message, expected),
+		      "an exec job's violation must name the syscall: %s", describe(&kill_exec));
 
 	expect_exit(&errno_exec, 0);
 	expect_stdout(&errno_exec, "status=1\n");
@@ -1486,6 +1492,15 @@ START_TEST(test_seccomp)
 	      strstr(out_of(&deny_errno), "status=1\n") && !strstr(out_of(&deny_errno), "made"),
 	      "under errno, a denied mkdir fails with EPERM: %s", describe(&deny_errno));
 
+	snprintf(expected, sizeof(expected), "ptrace (%d)", SYS_ptrace);
+	if (expect_outcome(&exec_ptrace, BRIG_VIOLATION))
+		CHECK(exec_ptrace.status.code == SYS_ptrace && strstr(exec_ptrace.message, expected),
+		      "strace in an exec job: %s", describe(&exec_ptrace));
+	if (expect_outcome(&handler_ptrace, BRIG_VIOLATION))
+		CHECK(handler_ptrace.status.code == SYS_ptrace &&
+		      strstr(handler_ptrace.message, expected),
+		      "a handler job in the exec profile: %s", describe(&handler_ptrace));
+
 	expect_rejected(&unknown, BRIG_ERROR_BAD_REQUEST, "brig_no_such_call");
 	expect_rejected(&parser_deny, BRIG_ERROR_DENIED, "seccomp_deny");
 
@@ -1498,6 +1513,8 @@ START_TEST(test_seccomp)
 	job_free(&after_exec);
 	job_free(&deny_errno);
 	job_free(&unknown);
+	job_free(&exec_ptrace);
+	job_free(&handler_ptrace);
 	job_free(&parser_deny);
 	brig_close(c);
 	checks_end("seccomp");

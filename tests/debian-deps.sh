@@ -9,7 +9,7 @@ apt-get install -y -qq --no-install-recommends \
 	clang llvm libclang-rt-14-dev \
 	libevent-dev libmsgpack-dev libsystemd-dev check libseccomp-dev libinih-dev \
 	libmagic-dev libmagic-mgc libarchive-dev \
-	systemd tar gzip file valgrind bubblewrap python3 \
+	systemd tar gzip file valgrind bubblewrap python3 strace \
 	systemd-container debootstrap util-linux man-db \
 	clang-tools cppcheck \
 	qemu-system-x86 busybox-static cpio >/dev/null

@@ -321,16 +321,20 @@ static int add_conditional_denials(scmp_filter_ctx ctx, uint32_t action, const i
 	return 0;
 }
 
-static int build_denylist(const struct spec *s, scmp_filter_ctx ctx, char *err, size_t err_size)
+static int build_denylist(const struct spec *s, unsigned flags, scmp_filter_ctx ctx, char *err,
+			  size_t err_size)
 {
 	int full[ARRAY_SIZE(denied_syscalls) + SPEC_MAX_SYSCALLS];
 	size_t full_count = 0;
 	uint32_t action = deny_action(s);
-	int clone3 = -1, nr, r;
+	int clone3 = -1, ptrace_nr = -1, nr, r;
 
 	(void)resolve("clone3", &clone3);
+	if (flags & SECCOMP_BUILD_EXEC_RELAY)
+		(void)resolve("ptrace", &ptrace_nr);
 	for (size_t i = 0; i < ARRAY_SIZE(denied_syscalls); i++)
-		if (resolve(denied_syscalls[i], &nr) == RESOLVE_OK && !contains(full, full_count, nr))
+		if (resolve(denied_syscalls[i], &nr) == RESOLVE_OK && nr != ptrace_nr &&
+		    !contains(full, full_count, nr))
 			full[full_count++] = nr;
 	for (size_t i = 0; i < s->seccomp_deny_count; i++) {
 		r = resolve_spec_name("seccomp_deny", s->seccomp_deny[i], &nr, err, err_size);
@@ -485,6 +489,12 @@ static int export_filter(scmp_filter_ctx ctx, struct sock_fprog *out)
 
 int seccomp_build(const struct spec *s, struct sock_fprog *out, char *err, size_t err_size)
 {
+	return seccomp_build_flags(s, 0, out, err, err_size);
+}
+
+int seccomp_build_flags(const struct spec *s, unsigned flags, struct sock_fprog *out, char *err,
+			size_t err_size)
+{
 	scmp_filter_ctx ctx;
 	bool allowlist = s->seccomp_mode == SPEC_SECCOMP_ALLOWLIST;
 	int r;
@@ -505,13 +515,32 @@ int seccomp_build(const struct spec *s, struct sock_fprog *out, char *err, size_
 	if ((r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2)) < 0)
 		goto out;
 	r = allowlist ? build_allowlist(s, ctx, err, err_size) :
-			build_denylist(s, ctx, err, err_size);
+			build_denylist(s, flags, ctx, err, err_size);
 	if (r < 0)
 		goto out;
 	r = export_filter(ctx, out);
 out:
 	seccomp_release(ctx);
 	return r;
+}
+
+/*
+ * The layer that takes ptrace back from a job whose worker's filter was
+ * built with SECCOMP_BUILD_EXEC_RELAY: one syscall, trapped like every
+ * denied one.  Other architectures never get here (the base filter kills
+ * them first).
+ */
+int seccomp_load_no_ptrace(void)
+{
+	static struct sock_filter insns[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_ptrace, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	static const struct sock_fprog prog = { .len = ARRAY_SIZE(insns), .filter = insns };
+
+	return seccomp_load_prog(&prog);
 }
 
 /*

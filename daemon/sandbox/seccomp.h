@@ -40,6 +40,19 @@
 int seccomp_build(const struct spec *s, struct sock_fprog *out, char *err, size_t err_size);
 
 /*
+ * SECCOMP_BUILD_EXEC_RELAY: the filter of a worker that relays exec jobs
+ * (deny-list, kill action): ptrace stays allowed, so that the worker can
+ * trace the program it starts and name the syscall a violation was about
+ * (the program's SIGSYS). The program, and a handler job in such a
+ * worker, load seccomp_load_no_ptrace() first.
+ */
+#define SECCOMP_BUILD_EXEC_RELAY 1u
+int seccomp_build_flags(const struct spec *s, unsigned flags, struct sock_fprog *out, char *err,
+			size_t err_size);
+/* Stack the one-syscall layer that traps ptrace.  0 or -errno. */
+int seccomp_load_no_ptrace(void);
+
+/*
  * Install the SIGSYS handler that, on a trapped syscall, writes one
  * WORKER_VIOLATION frame ([0x44, syscall number]) to channel_fd with
  * write(2) and then kills the process with SIGSYS (default action).

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -424,6 +425,20 @@ static int fail_run(struct brig_ctx *ctx, const uint8_t *input, size_t len)
 	return -1;
 }
 
+/* ptrace(PTRACE_TRACEME): the seccomp filter must trap it in every
+ * profile, also where the worker itself may trace (exec profiles). */
+static int ptrace_run(struct brig_ctx *ctx, const uint8_t *input, size_t len)
+{
+	long r;
+
+	(void)input;
+	(void)len;
+	r = ptrace(PTRACE_TRACEME, 0, NULL, NULL);
+	brig_fail(ctx, "ptrace(PTRACE_TRACEME) returned %ld (%s): the filter let it through", r,
+		  r < 0 ? strerror(errno) : "ok");
+	return -1;
+}
+
 /* ---- taking time and space ---- */
 
 static int sleep_run(struct brig_ctx *ctx, const uint8_t *input, size_t len)
@@ -742,6 +757,11 @@ static const struct brig_handler testing_handlers[] = {
 		.name = "fail",
 		.description = "fail with \"requested failure: <input>\"",
 		.run = fail_run,
+	},
+	{
+		.name = "ptrace",
+		.description = "call ptrace(PTRACE_TRACEME), which the sandbox must refuse",
+		.run = ptrace_run,
 	},
 	{
 		.name = "sleep",
