@@ -141,13 +141,6 @@ int spec_validate_for(const struct spec *s, enum spec_target target, char *err,
 			 access_name(s->paths[0].access), s->paths[0].path);
 		return -EINVAL;
 	}
-	if ((s->namespaces & SPEC_NS_USER) && target == SPEC_TARGET_DAEMON) {
-		/* Workers take an unprivileged uid straight from root; the daemon
-		 * does not write uid maps (the in-process form does). */
-		snprintf(err, err_size, "namespaces: user is not supported (workers already run "
-			 "as unprivileged uids with no capabilities)");
-		return -EINVAL;
-	}
 	if (target == SPEC_TARGET_SELF) {
 		/* unshare(CLONE_NEWPID) moves only the children that come later:
 		 * the calling process would stay where it is. */

@@ -42,7 +42,8 @@ bool template_suits(const struct profile_config *p, int landlock_abi)
 {
 	const struct spec *s = &p->spec;
 
-	if (!s->fresh_uid || landlock_abi < 6)
+	/* A user namespace is per worker: the zygote maps each one's uid. */
+	if (!s->fresh_uid || landlock_abi < 6 || (s->namespaces & SPEC_NS_USER))
 		return false;
 	if ((s->namespaces & (SPEC_NS_PID | SPEC_NS_MOUNT)) != (SPEC_NS_PID | SPEC_NS_MOUNT))
 		return false;

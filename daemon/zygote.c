@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -79,14 +81,50 @@ static pid_t zygote_fork_worker(struct zygote *z, const struct profile_config *p
 				uid_t uid, const struct sandbox_filter *filter, int channel_fd,
 				const int *cgroup_fds, size_t cgroup_count)
 {
+	bool userns = (profile->spec.namespaces & SPEC_NS_USER) != 0;
+	int maps[2] = { -1, -1 };
+	char c = 0;
 	pid_t pid;
 
+	if (userns && pipe2(maps, O_CLOEXEC) < 0)
+		return -1;
 	/* A raw clone: glibc has no wrapper that both gives the child new
 	 * namespaces and returns twice like fork(). */
 	pid = (pid_t)syscall(SYS_clone, spec_clone_flags(&profile->spec) | SIGCHLD, NULL, NULL,
 			     NULL, NULL);
-	if (pid != 0)
+	if (pid != 0) {
+		if (userns) {
+			char err[256] = "cannot wake the worker";
+
+			/* namespaces = user: the worker's uid and gid, each mapped
+			 * to itself, and nothing else (root is not mapped: the job
+			 * is no one special in there either).  The child waits for
+			 * it; a worker whose map failed dies unserved. */
+			close(maps[0]);
+			if (pid > 0 && (sandbox_write_id_maps(pid, uid, profile->spec.gid, false, err,
+							       sizeof(err)) < 0 ||
+					write(maps[1], "m", 1) != 1)) {
+				log_error("profile %s: %s", profile->name, err);
+				kill(pid, SIGKILL);
+			}
+			close(maps[1]);
+		}
 		return pid;
+	}
+	if (userns) {
+		close(maps[1]);
+		if (read(maps[0], &c, 1) != 1)
+			_exit(WORKER_EXIT_SANDBOX + SANDBOX_STEP_IDENTITY);
+		close(maps[0]);
+		/* Root is not mapped in there, and an unmapped uid can create no
+		 * file of the view: take the job's ids now.  The capabilities the
+		 * namespace gave us stay (root there is no one we were), until
+		 * the sandbox drops them as always. */
+		if (setgroups(0, NULL) < 0 || setresgid(profile->spec.gid, profile->spec.gid,
+							profile->spec.gid) < 0 ||
+		    setresuid(uid, uid, uid) < 0)
+			_exit(WORKER_EXIT_SANDBOX + SANDBOX_STEP_IDENTITY);
+	}
 	/* Into its cgroup before anything of the worker runs. */
 	if (cgroup_enter(cgroup_fds, cgroup_count) < 0)
 		_exit(WORKER_EXIT_SANDBOX + SANDBOX_STEP_CGROUP);

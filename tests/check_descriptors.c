@@ -1172,6 +1172,59 @@ static void check_selfcheck_identity(const struct job *j, uint64_t first, uint64
 	      "[%s] no_new_privs and seccomp filter mode expected: %s", j->label, item_text(j));
 }
 
+/*
+ * namespaces = user: the worker gets a user namespace of its own in which
+ * only its uid and gid exist (each mapped to itself: root is not mapped),
+ * and it is as confined as without one: no capability there either,
+ * no_new_privs, the seccomp filter (no further unshare).
+ */
+START_TEST(test_user_namespace)
+{
+	static const char script[] =
+		"echo \"uid $(id -u)\"; cat /proc/self/uid_map /proc/self/gid_map; "
+		"echo \"ns=$(readlink /proc/self/ns/user)\"; grep -E '^(CapEff|CapBnd):' "
+		"/proc/self/status; unshare -U true 2>/dev/null; echo \"unshare=$?\"";
+	struct brigd d;
+	struct brig_client *c;
+	struct job j = { 0 };
+	char host_ns[64] = "", expected[160], uid_line[64];
+	ssize_t n;
+	unsigned long uid = 0;
+
+	n = readlink("/proc/self/ns/user", host_ns, sizeof(host_ns) - 1);
+	ck_assert(n > 0);
+	host_ns[n] = '\0';
+	brigd_start(&d, config_text(QUIET_POOLS "[profile exec]\npool_size = 0\n"
+				    "[profile userns]\npool_size = 1\n" EXEC_GRANTS
+				    "namespaces = user pid net ipc uts mount cgroup\n"
+				    "fresh_uid_range = %u-%u\n", (unsigned)private_uid_first(),
+				    (unsigned)(private_uid_first() + PRIVATE_UIDS - 1)));
+	c = connect_client(&d, "desc-userns");
+	sh_async(c, &j, "userns", "userns", script, NULL);
+	wait_jobs(c);
+	expect_exit(&j, 0);
+	CHECK(line_value(out_of(&j), "uid", uid_line, sizeof(uid_line)) &&
+	      (uid = strtoul(uid_line, NULL, 10)) >= private_uid_first() &&
+	      uid < private_uid_first() + PRIVATE_UIDS, "job uid not from the range: %s",
+	      describe(&j));
+	snprintf(expected, sizeof(expected), "%10lu %10lu %10u\n%10u %10u %10u\n", uid, uid, 1u,
+		 65534u, 65534u, 1u);
+	CHECK(strstr(out_of(&j), expected), "uid_map and gid_map must map the job's ids to "
+	      "themselves and nothing else (%s): %s", expected, describe(&j));
+	CHECK(strstr(out_of(&j), "ns=user:[") && !strstr(out_of(&j), host_ns),
+	      "the job shares brigd's user namespace %s: %s", host_ns, describe(&j));
+	CHECK(strstr(out_of(&j), "CapEff:\t0000000000000000") &&
+	      strstr(out_of(&j), "CapBnd:\t0000000000000000"),
+	      "capabilities inside the job's user namespace: %s", describe(&j));
+	CHECK(has_line(out_of(&j), "unshare=159"), "unshare -U must die of SIGSYS: %s",
+	      describe(&j));
+	job_free(&j);
+	brig_close(c);
+	checks_end("user namespace");
+	brigd_stop(&d);
+}
+END_TEST
+
 START_TEST(test_identity)
 {
 	static const char id_script[] = "id -u; id -g; sleep 0.3";
@@ -2186,6 +2239,7 @@ static Suite *descriptors_suite(void)
 		{ "exec_jobs", test_exec_jobs },
 		{ "filesystem_view", test_filesystem_view },
 		{ "identity", test_identity },
+		{ "user_namespace", test_user_namespace },
 		{ "network", test_network },
 		{ "seccomp", test_seccomp },
 		{ "rlimits", test_rlimits },
