@@ -591,7 +591,8 @@ static const char *brigd_start(void)
 	 * are when no section names them). */
 	snprintf(conf, sizeof(conf), "%s/brigd.conf", workdir);
 	f = fopen(conf, "w");
-	if (!f || fputs("[profile reuse]\nworker_reuse = 1000\npool_size = 8\n", f) < 0 ||
+	if (!f || fputs("[profile reuse]\nworker_reuse = 1000\npool_size = 8\n"
+			"[profile cold]\npool_size = 0\npool_max = 0\n", f) < 0 ||
 	    fclose(f) != 0)
 		exit(1);
 	brigd_pid = fork();
@@ -726,7 +727,17 @@ int main(int argc, char **argv)
 		       bench_brig_throughput(sock, clients, seconds));
 	}
 	if (own_brigd) {
-		struct stats reuse_s;
+		struct stats reuse_s, cold_s;
+
+		/* Cold: no warm worker ever (pool_size = pool_max = 0), so every
+		 * job waits for its worker to be forked and sandboxed. */
+		bench_profile = "cold";
+		cold_s = bench_brig_latency(sock, "echo", input, sizeof(input),
+					    calls / 5 ? calls / 5 : 1);
+		print_row("brig echo 64 B, cold (no warm worker)", cold_s);
+		if (bwrap_s.median_us > 0)
+			printf("  ratio bubblewrap/brig cold %.1fx\n",
+			       bwrap_s.median_us / cold_s.median_us);
 
 		/* Opt-in reuse: one client's jobs on one worker, up to 1000 each. */
 		bench_profile = "reuse";
