@@ -83,6 +83,8 @@ struct job {
 	bool done;                      /* the worker sent WORKER_DONE */
 	uint32_t done_status;
 	char done_message[BRIG_MESSAGE_MAX + 1];
+	uint64_t done_cpu_us;           /* the worker's own count at DONE */
+	uint64_t done_maxrss_kib;
 };
 
 /* KEPT: between two jobs of its owner (worker_reuse), for no one else. */
@@ -108,7 +110,11 @@ struct worker {
 	uint64_t maxrss_kib;
 	uint32_t limits;                /* cgroup limits it hit (zygote.c) */
 	bool counted_busy;              /* in its profile's busy count */
-	/* worker_reuse: the one client it may serve, and how often it did. */
+	/* worker_reuse: its profile's at its start (the worker goes by it,
+	 * whatever a reload says since), the one client it may serve, and
+	 * how often it did. */
+	unsigned reuse;
+	uint64_t cpu_base;              /* CPU of its earlier jobs (reused) */
 	struct client *owner;
 	LIST_ENTRY(worker) owner_link;  /* in owner->kept while KEPT */
 	unsigned jobs_served;
@@ -394,8 +400,14 @@ static void job_deadline_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (j->done)
-		return;   /* finished in time; waiting for the worker to be reaped */
+	if (j->done) {
+		/* Finished in time, but its worker is still not reaped at the
+		 * deadline (it lingers after DONE: broken or compromised):
+		 * ended, so that the job's FINAL comes. */
+		if (j->worker && !j->worker->kill_sent)
+			worker_kill(j->worker);
+		return;
+	}
 	job_abort(j, BRIG_OUTCOME_TIMEOUT, "no result within %u ms%s", j->timeout_ms,
 		  j->state == JOB_QUEUED ? " (still waiting for a worker)" : "");
 }
@@ -450,6 +462,12 @@ static struct worker *worker_find(struct broker *b, uint32_t id)
 
 static void worker_close_channel(struct worker *w)
 {
+	if (w->state == WORKER_KEPT) {
+		/* Its client must not pick a worker with no channel. */
+		LIST_REMOVE(w, owner_link);
+		w->owner = NULL;
+		w->state = WORKER_BUSY;   /* not yet reaped */
+	}
 	if (w->state == WORKER_IDLE) {
 		TAILQ_REMOVE(&w->broker->profiles[w->profile].idle, w, idle_link);
 		w->broker->profiles[w->profile].idle_count--;
@@ -602,10 +620,12 @@ static bool worker_keep(struct worker *w)
 	struct job *j = w->job;
 	struct client *c = j->client;
 	struct profile_state *ps = &b->profiles[w->profile];
+	uint64_t cpu_base;
 	int outcome;
 
-	/* Whether the worker goes on waiting for a job (worker.c's rule). */
-	if (!job_reuses(j) || w->jobs_served + 1 >= b->cfg->profiles[w->profile].worker_reuse)
+	/* Whether the worker goes on waiting for a job: worker.c's rule, with
+	 * the worker_reuse it started with. */
+	if (j->exec || j->narrowed || w->reuse <= 1 || w->jobs_served + 1 >= w->reuse)
 		return false;
 	if (j->done_status == WORKER_STATUS_OK)
 		outcome = BRIG_OUTCOME_OK;
@@ -629,8 +649,12 @@ static bool worker_keep(struct worker *w)
 	}
 	w->state = WORKER_KEPT;
 	LIST_INSERT_HEAD(&c->kept, w, owner_link);
-	/* No rusage without a reap: the usage reads 0 for a reused worker's jobs. */
-	job_finish(j, outcome, 0, outcome == BRIG_OUTCOME_OK ? "" : j->done_message, 0, 0);
+	/* No reap, no rusage: the usage is the worker's own count (its CPU
+	 * since its last job, its peak memory so far). */
+	cpu_base = w->cpu_base;
+	w->cpu_base = j->done_cpu_us;
+	job_finish(j, outcome, 0, outcome == BRIG_OUTCOME_OK ? "" : j->done_message,
+		   j->done_cpu_us > cpu_base ? j->done_cpu_us - cpu_base : 0, j->done_maxrss_kib);
 	/* A job of the same client may be waiting already. */
 	if (w->state == WORKER_KEPT) {
 		struct job *q;
@@ -692,6 +716,8 @@ static int worker_on_frame(struct peer *p, const uint8_t *body, size_t len, void
 		w->job->done = true;
 		w->job->done_status = done.status;
 		snprintf(w->job->done_message, sizeof(w->job->done_message), "%s", done.message);
+		w->job->done_cpu_us = done.cpu_us;
+		w->job->done_maxrss_kib = done.maxrss_kib;
 		if (worker_keep(w)) {
 			msg_close(&in);
 			return 0;
@@ -794,6 +820,7 @@ static void worker_spawn(struct broker *b, size_t profile)
 	w->broker = b;
 	w->id = ++b->next_worker_id;
 	w->profile = profile;
+	w->reuse = b->cfg->profiles[profile].worker_reuse;
 	w->zygote = b->zygote;
 	w->state = WORKER_SPAWNING;
 	evutil_make_socket_nonblocking(pair[0]);
@@ -988,6 +1015,8 @@ static void worker_finalize(struct worker *w)
 			  SPAWN_RETRY_USEC / 1000);
 		b->profiles[profile].retry_after_usec = now_usec() + SPAWN_RETRY_USEC;
 	}
+	/* A reused worker's last job: only its own share of the CPU. */
+	w->cpu_us = w->cpu_us > w->cpu_base ? w->cpu_us - w->cpu_base : 0;
 	if (j) {
 		char message[BRIG_MESSAGE_MAX + 1];
 
@@ -1364,7 +1393,7 @@ static void job_enqueue(struct client *c, struct job *j)
 		struct worker *w;
 
 		LIST_FOREACH(w, &c->kept, owner_link)
-			if (w->profile == j->profile) {
+			if (w->profile == j->profile && w->peer && !w->exited && !w->kill_sent) {
 				job_start(j, w);
 				return;
 			}

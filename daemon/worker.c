@@ -14,6 +14,7 @@
 
 #include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/user.h>
 #include <sys/signalfd.h>
 #include <signal.h>
 
@@ -240,6 +241,17 @@ static int apply_narrowing(const struct profile_config *profile, const struct ms
 		if (r < 0)
 			return r;
 	}
+	/* A relay traces its program with ptrace, which the program's own
+	 * layer traps anyway (seccomp_load_no_ptrace): not denied here. */
+	if (worker_traces_exec(profile)) {
+		size_t kept = 0;
+
+		for (size_t i = 0; i < layer.seccomp_deny_count; i++)
+			if (strcmp(layer.seccomp_deny[i], "ptrace") != 0)
+				memmove(layer.seccomp_deny[kept++], layer.seccomp_deny[i],
+					sizeof(layer.seccomp_deny[0]));
+		layer.seccomp_deny_count = kept;
+	}
 	return sandbox_apply_layer(&profile->spec, &layer, err, err_size);
 }
 
@@ -328,7 +340,7 @@ static int pump_pipe(struct worker_emitter *em, int fd, uint32_t stream)
  * untraced, as a program in a profile that does not trace).
  */
 static pid_t start_program(char **argv, char **env, const char *cwd, int in_fd, int out_fd,
-			   int err_fd, bool *traced)
+			   int err_fd, bool relay, bool *traced)
 {
 	extern char **environ;
 	int ready[2] = { -1, -1 }, go[2] = { -1, -1 };
@@ -366,10 +378,11 @@ static pid_t start_program(char **argv, char **env, const char *cwd, int in_fd, 
 		if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0 || write(ready[1], "r", 1) != 1 ||
 		    read(go[0], &c, 1) != 1)
 			_exit(127);
-		/* From here on, ptrace is the sandbox's again: trapped. */
-		if (seccomp_load_no_ptrace() < 0)
-			_exit(127);
 	}
+	/* From here on, ptrace is the sandbox's again: trapped.  Whether or
+	 * not the tracing could be set up, a relay's filter left it open. */
+	if (relay && seccomp_load_no_ptrace() < 0)
+		_exit(127);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
@@ -393,6 +406,24 @@ static pid_t start_program(char **argv, char **env, const char *cwd, int in_fd, 
  * a group-stop is not kept (job control means nothing in a sandbox).
  * Returns true once the program has ended, with its wait status.
  */
+/*
+ * A SIGSYS the filter raised stops the program at the very syscall it
+ * names; one the program sent itself (rt_sigqueueinfo can fill in any
+ * si_syscall) stops it elsewhere.  Believed only if the registers agree.
+ */
+static bool trapped_here(pid_t pid, int nr)
+{
+#if defined(__x86_64__)
+	struct user_regs_struct regs;
+
+	return ptrace(PTRACE_GETREGS, pid, NULL, &regs) == 0 && (long long)regs.orig_rax == nr;
+#else
+	(void)pid;
+	(void)nr;
+	return false;   /* no way to tell here: the name stays unknown */
+#endif
+}
+
 static bool trace_events(pid_t pid, int *status, int32_t *violation)
 {
 	pid_t got;
@@ -413,7 +444,8 @@ static bool trace_events(pid_t pid, int *status, int32_t *violation)
 		if (sig == SIGSYS && *violation < 0) {
 			siginfo_t si;
 
-			if (ptrace(PTRACE_GETSIGINFO, pid, NULL, &si) == 0 && si.si_code == SYS_SECCOMP)
+			if (ptrace(PTRACE_GETSIGINFO, pid, NULL, &si) == 0 && si.si_code == SYS_SECCOMP &&
+			    trapped_here(pid, si.si_syscall))
 				*violation = si.si_syscall;
 		}
 		ptrace(PTRACE_CONT, pid, NULL, (void *)(long)sig);
@@ -457,7 +489,7 @@ static int run_exec(struct worker_emitter *em, const struct profile_config *prof
 		       (sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK)) < 0))
 		traced = false;
 	pid = start_program(argv, env, x.cwd, stdin_fd >= 0 ? stdin_fd : in_pipe[0], out_pipe[1],
-			    err_pipe[1], &traced);
+			    err_pipe[1], worker_traces_exec(profile), &traced);
 	if (stdin_fd >= 0)
 		close(stdin_fd);
 	stdin_fd = -1;

@@ -1477,7 +1477,17 @@ START_TEST(test_seccomp)
 	struct job kill_exec = { 0 }, errno_exec = { 0 }, parser = { 0 }, deny_handler = { 0 };
 	struct job after_handler = { 0 }, deny_exec = { 0 }, after_exec = { 0 };
 	struct job deny_errno = { 0 }, unknown = { 0 }, parser_deny = { 0 };
-	struct job exec_ptrace = { 0 }, handler_ptrace = { 0 };
+	struct job exec_ptrace = { 0 }, handler_ptrace = { 0 }, few_fds_ptrace = { 0 };
+	struct job deny_ptrace = { 0 }, forged = { 0 };
+	/* A SIGSYS the program sends itself, claiming mount (165) was trapped. */
+	static const char forge[] =
+		"import ctypes, os, struct\n"
+		"libc = ctypes.CDLL(None, use_errno=True)\n"
+		"info = ctypes.create_string_buffer(128)\n"
+		"struct.pack_into('iii', info, 0, 31, 0, 1)\n"
+		"struct.pack_into('PiI', info, 16, 0, 165, 0xc000003e)\n"
+		"libc.syscall(129, os.getpid(), 31, info)\n"
+		"print('still alive', flush=True)\n";
 	char expected[128];
 
 	brigd_start(&d, "[profile errno]\npool_size = 1\nseccomp_action = errno\n" EXEC_GRANTS
@@ -1507,6 +1517,15 @@ START_TEST(test_seccomp)
 	exec_async(c, &exec_ptrace, "strace", "", L("strace", "-f", "true"), NULL, NULL, NULL, 0,
 		   NULL);
 	call_async(c, &handler_ptrace, "handler-ptrace", "ptrace", "exec", NULL, NULL);
+	/* Whatever a request's descriptors do to the worker (few fds: no
+	 * signalfd for tracing), the program never gets ptrace. */
+	exec_async(c, &few_fds_ptrace, "strace-few-fds", "", L("strace", "-f", "true"), NULL, NULL,
+		   NULL, 0, L("rlimit_nofile=10"));
+	/* A request that denies ptrace itself does not break the tracing. */
+	exec_async(c, &deny_ptrace, "deny-ptrace", "", L("true"), NULL, NULL, NULL, 0,
+		   L("seccomp_deny=ptrace"));
+	exec_async(c, &forged, "forged-sigsys", "", L("python3", "-c", forge), NULL, NULL, NULL, 0,
+		   NULL);
 	wait_jobs(c);
 	/* The next jobs, on the same profiles, are not affected. */
 	call_async(c, &after_handler, "after-deny-getgroups", "selfcheck", "", NULL, NULL);
@@ -1554,6 +1573,13 @@ START_TEST(test_seccomp)
 		      strstr(handler_ptrace.message, expected),
 		      "a handler job in the exec profile: %s", describe(&handler_ptrace));
 
+	expect_outcome(&few_fds_ptrace, BRIG_VIOLATION);
+	expect_exit(&deny_ptrace, 0);
+	/* It dies of its own SIGSYS, but no syscall was trapped: no name. */
+	if (expect_outcome(&forged, BRIG_VIOLATION))
+		CHECK(forged.status.code != 165 && !strstr(forged.message, "mount"),
+		      "a forged SIGSYS named a syscall: %s", describe(&forged));
+
 	expect_rejected(&unknown, BRIG_ERROR_BAD_REQUEST, "brig_no_such_call");
 	expect_rejected(&parser_deny, BRIG_ERROR_DENIED, "seccomp_deny");
 
@@ -1568,6 +1594,9 @@ START_TEST(test_seccomp)
 	job_free(&unknown);
 	job_free(&exec_ptrace);
 	job_free(&handler_ptrace);
+	job_free(&few_fds_ptrace);
+	job_free(&deny_ptrace);
+	job_free(&forged);
 	job_free(&parser_deny);
 	brig_close(c);
 	checks_end("seccomp");

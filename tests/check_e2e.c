@@ -1224,7 +1224,7 @@ START_TEST(test_worker_reuse)
 	static const char *const narrow[] = { "rlimit_nofile=32" };
 	struct brigd d;
 	struct brig_client *a, *b;
-	struct job_result forked = { 0 };
+	struct job_result forked = { 0 }, lingered = { 0 }, slept = { 0 }, faked = { 0 };
 	uint64_t ua[4], ub, un, after;
 	pid_t zygote;
 	size_t baseline, workers;
@@ -1270,10 +1270,48 @@ START_TEST(test_worker_reuse)
 	E2E_ASSERT(after != un, "the worker a narrowing job ran on (uid %" PRIu64 ") served "
 		   "another job", un);
 
-	/* Kept workers end with their client: back to the pool alone. */
+	/* A kept worker that dies (a timer the job left behind) is not given
+	 * the client's next job: that gets a live worker, brigd goes on. */
+	submit_str(a, "linger", "", 0, &lingered);
+	wait_all(a);
+	assert_outcome(&lingered, BRIG_OK);
+	job_result_free(&lingered);
+	harness_sleep_ms(500);
+	E2E_ASSERT(selfcheck_uid(a, NULL, 0) != 0, "no job after a kept worker died");
+	/* The same while the kept worker lives on without its channel (a
+	 * handler that faked its DONE and closed the channel). */
+	submit_str(a, "fakedone", "", 0, &faked);
+	wait_all(a);
+	assert_outcome(&faked, BRIG_OK);
+	job_result_free(&faked);
+	harness_sleep_ms(100);
+	E2E_ASSERT(selfcheck_uid(a, NULL, 0) != 0, "no job after a kept worker lost its channel");
+
+	/* A reload that ends reuse while a job runs on a reusable worker: the
+	 * job still gets its FINAL (the worker is ended), not a hang. */
+	submit_str(a, "sleep", "600", 0, &slept);
+	harness_sleep_ms(200);
+	{
+		static const char single[] = "[profile default]\npool_size = 1\npool_max = 1\n"
+					     "worker_reuse = 1\n[profile parser]\npool_size = 0\n"
+					     "[profile exec]\npool_size = 0\n";
+
+		harness_write_file(d.config_path, single, strlen(single));
+		E2E_ASSERT(kill(d.pid, SIGHUP) == 0, "SIGHUP: %s", strerror(errno));
+	}
+	wait_all(a);
+	assert_outcome(&slept, BRIG_OK);
+	E2E_ASSERT(slept.status.wall_us < 5000000, "the job's FINAL took %" PRIu64 " us after "
+		   "the reload", slept.status.wall_us);
+	job_result_free(&slept);
+
+	/* Kept workers end with their client: back to the pool alone (of the
+	 * zygote the reload started). */
 	brig_close(a);
 	brig_close(b);
 	deadline = harness_now_ms() + 10000;
+	while ((zygote = brigd_zygote_pid(&d)) <= 0 && harness_now_ms() < deadline)
+		harness_sleep_ms(20);
 	while ((workers = pool_workers(zygote, NULL, 0)) != baseline &&
 	       harness_now_ms() < deadline)
 		harness_sleep_ms(20);

@@ -341,8 +341,9 @@ static int build_denylist(const struct spec *s, unsigned flags, scmp_filter_ctx 
 		if (r < 0)
 			return r;
 		/* clone3 stays ENOSYS (see add_conditional_denials): refused
-		 * either way, and libc must still fall back to clone. */
-		if (r > 0 && nr != clone3 && !contains(full, full_count, nr))
+		 * either way, and libc must still fall back to clone.  A relay's
+		 * ptrace is taken back by the job's own layer instead. */
+		if (r > 0 && nr != clone3 && nr != ptrace_nr && !contains(full, full_count, nr))
 			full[full_count++] = nr;
 	}
 	/* Everything not denied is allowed already, and the deny-list cannot

@@ -439,6 +439,22 @@ static int ptrace_run(struct brig_ctx *ctx, const uint8_t *input, size_t len)
 	return -1;
 }
 
+/* Succeed, with SIGALRM due in 200 ms: the worker dies after its DONE
+ * (with worker_reuse, while it waits for its client's next job). */
+static int linger_run(struct brig_ctx *ctx, const uint8_t *input, size_t len)
+{
+	msgpack_packer *pk;
+
+	(void)input;
+	(void)len;
+	ualarm(200000, 0);
+	pk = brig_item_begin(ctx);
+	if (!pk)
+		return -1;
+	msgpack_pack_nil(pk);
+	return brig_item_end(ctx);
+}
+
 /* ---- taking time and space ---- */
 
 static int sleep_run(struct brig_ctx *ctx, const uint8_t *input, size_t len)
@@ -578,6 +594,26 @@ static void put_be32(uint8_t *p, uint32_t v)
 	p[1] = (uint8_t)(v >> 16);
 	p[2] = (uint8_t)(v >> 8);
 	p[3] = (uint8_t)v;
+}
+
+/*
+ * A compromised handler that claims to be done: a well-formed WORKER_DONE
+ * (status ok), then the job channel closed, then 5 s of sleep.  With
+ * worker_reuse the broker keeps such a worker for the client, whose next
+ * job must not be handed to a worker without a channel.
+ */
+static int fakedone_run(struct brig_ctx *ctx, const uint8_t *input, size_t len)
+{
+	/* [0x43, 0, "", 0, 0] */
+	static const uint8_t frame[] = { 0, 0, 0, 6, 0x95, 0x43, 0x00, 0xa0, 0x00, 0x00 };
+
+	(void)ctx;
+	(void)input;
+	(void)len;
+	if (channel_write(frame, sizeof(frame)) == 0)
+		close(JOB_CHANNEL_FD);
+	sleep(5);
+	_exit(0);
 }
 
 /* Wait for the broker to kill us; if it does not, say so in the result. */
@@ -759,6 +795,11 @@ static const struct brig_handler testing_handlers[] = {
 		.run = fail_run,
 	},
 	{
+		.name = "linger",
+		.description = "emit nil and succeed, with SIGALRM due 200 ms later",
+		.run = linger_run,
+	},
+	{
 		.name = "ptrace",
 		.description = "call ptrace(PTRACE_TRACEME), which the sandbox must refuse",
 		.run = ptrace_run,
@@ -802,6 +843,11 @@ static const struct brig_handler testing_handlers[] = {
 		.description = "write a WORKER_ITEM to the job channel with a file descriptor "
 			       "passed alongside, then wait to be killed",
 		.run = passfd_run,
+	},
+	{
+		.name = "fakedone",
+		.description = "send a DONE of its own, close the job channel, sleep 5 s",
+		.run = fakedone_run,
 	},
 	{
 		.name = "flood",
