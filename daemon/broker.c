@@ -463,10 +463,12 @@ static struct worker *worker_find(struct broker *b, uint32_t id)
 static void worker_close_channel(struct worker *w)
 {
 	if (w->state == WORKER_KEPT) {
-		/* Its client must not pick a worker with no channel. */
+		/* Its client must not pick a worker with no channel, and one
+		 * that lives on without it is ended. */
 		LIST_REMOVE(w, owner_link);
 		w->owner = NULL;
 		w->state = WORKER_BUSY;   /* not yet reaped */
+		worker_kill(w);
 	}
 	if (w->state == WORKER_IDLE) {
 		TAILQ_REMOVE(&w->broker->profiles[w->profile].idle, w, idle_link);
