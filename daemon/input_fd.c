@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -75,13 +76,14 @@ int input_fd_check(int fd, bool for_stdin, uint64_t limit, char *why, size_t why
 static int load_by_reading(int fd, uint64_t limit, const uint8_t **data, size_t *len, char *why,
 			   size_t why_size, size_t hint)
 {
-	size_t size = hint + 1, have = 0;
+	/* The buffer never grows past cap (the limit and one byte to see a
+	 * file that is longer), and cap is never 0. */
+	size_t cap = limit < (uint64_t)(SIZE_MAX / 2) ? (size_t)limit + 1 : SIZE_MAX / 2;
+	size_t size = hint < cap ? hint + 1 : cap, have = 0;
 	uint8_t *buf;
 
-	if (size > limit + 1)
-		size = (size_t)limit + 1;
 	if (size < 4096)
-		size = 4096;
+		size = 4096 < cap ? 4096 : cap;
 	buf = malloc(size);
 	if (!buf)
 		goto nomem;
@@ -97,7 +99,7 @@ static int load_by_reading(int fd, uint64_t limit, const uint8_t **data, size_t 
 							"%" PRIu64 " bytes", limit);
 				return -EFBIG;
 			}
-			size = size * 2 > limit + 1 ? (size_t)limit + 1 : size * 2;
+			size = size > cap / 2 ? cap : size * 2;
 			bigger = realloc(buf, size);
 			if (!bigger) {
 				free(buf);

@@ -426,10 +426,9 @@ static bool trapped_here(pid_t pid, int nr)
 
 static bool trace_events(pid_t pid, int *status, int32_t *violation)
 {
-	pid_t got;
 	int st;
 
-	while ((got = waitpid(pid, &st, __WALL | WNOHANG)) > 0) {
+	while (waitpid(pid, &st, __WALL | WNOHANG) > 0) {
 		int sig;
 
 		if (!WIFSTOPPED(st)) {
