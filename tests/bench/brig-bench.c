@@ -329,55 +329,98 @@ static long proc_kb(pid_t pid, const char *file, const char *key)
 }
 
 /* Broker RSS idle and with many connected clients; a warm worker's private memory. */
+/* The first of pid's children whose command line has (or, with
+ * want=false, lacks) "--zygote", or 0. */
+static pid_t child_with_zygote_flag(pid_t pid, bool want)
+{
+	char path[96];
+	pid_t found = 0;
+	int child;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (!found && fscanf(f, "%d", &child) == 1) {
+		char cmd[4096];
+		size_t n;
+		bool has = false;
+		FILE *c;
+
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", child);
+		c = fopen(path, "re");
+		if (!c)
+			continue;
+		n = fread(cmd, 1, sizeof(cmd) - 1, c);
+		fclose(c);
+		for (size_t i = 0; i < n; i += strlen(cmd + i) + 1) {
+			cmd[n] = '\0';
+			if (strcmp(cmd + i, "--zygote") == 0)
+				has = true;
+		}
+		if (has == want)
+			found = child;
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * brigd's processes: the monitor (brigd_pid, root), the broker (its child
+ * without --zygote: the process that holds the clients) and the zygote,
+ * whose templates' children are warm workers.
+ */
 static void bench_memory(const char *sock)
 {
 	enum { CLIENTS = 1000 };
 	struct brig_client **cs = calloc(CLIENTS, sizeof(*cs));
-	char path[64], line[256];
 	long idle, loaded, worker_private = -1;
 	size_t connected = 0;
-	pid_t worker = 0;
-	FILE *f;
+	pid_t broker, zygote, worker = 0;
 
 	if (brigd_pid <= 0) {
 		printf("memory: skipped (--socket given, brigd's pid unknown)\n");
 		return;
 	}
-	idle = proc_kb(brigd_pid, "status", "VmRSS");
+	broker = child_with_zygote_flag(brigd_pid, false);
+	zygote = child_with_zygote_flag(brigd_pid, true);
+	if (!broker || !zygote) {
+		printf("memory: skipped (cannot find brigd's broker and zygote)\n");
+		return;
+	}
+	idle = proc_kb(broker, "status", "VmRSS");
 	for (size_t i = 0; i < CLIENTS; i++)
 		if (brig_connect(sock, "brig-bench", &cs[i]) == 0)
 			connected++;
-	loaded = proc_kb(brigd_pid, "status", "VmRSS");
+	loaded = proc_kb(broker, "status", "VmRSS");
 	for (size_t i = 0; i < CLIENTS; i++)
 		if (cs[i])
 			brig_close(cs[i]);
 	free(cs);
-	/* A warm worker: a grandchild of the zygote running as a job uid. */
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)brigd_pid, (int)brigd_pid);
-	f = fopen(path, "re");
-	if (f) {
-		int zygote = 0;
-		if (fscanf(f, "%d", &zygote) == 1) {
-			FILE *g;
-			snprintf(path, sizeof(path), "/proc/%d/task/%d/children", zygote, zygote);
-			g = fopen(path, "re");
-			if (g) {
-				int child;
-				while (!worker && fscanf(g, "%d", &child) == 1) {
-					FILE *h;
-					snprintf(path, sizeof(path), "/proc/%d/task/%d/children", child, child);
-					h = fopen(path, "re");
-					if (h) {
-						int grand;
-						if (fscanf(h, "%d", &grand) == 1)
-							worker = grand;
-						fclose(h);
-					}
-				}
-				fclose(g);
+	/* A warm worker: a child of a template (a child of the zygote). */
+	{
+		char path[96];
+		int template;
+		FILE *g;
+
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)zygote, (int)zygote);
+		g = fopen(path, "re");
+		while (g && !worker && fscanf(g, "%d", &template) == 1) {
+			FILE *h;
+
+			snprintf(path, sizeof(path), "/proc/%d/task/%d/children", template, template);
+			h = fopen(path, "re");
+			if (h) {
+				int grand;
+
+				if (fscanf(h, "%d", &grand) == 1)
+					worker = grand;
+				fclose(h);
 			}
 		}
-		fclose(f);
+		if (g)
+			fclose(g);
 	}
 	if (worker) {
 		long clean = proc_kb(worker, "smaps_rollup", "Private_Clean");
@@ -385,9 +428,9 @@ static void bench_memory(const char *sock)
 		if (clean >= 0 && dirty >= 0)
 			worker_private = clean + dirty;
 	}
-	(void)line;
-	printf("memory:\n  broker RSS idle %ld KiB, with %zu clients connected %ld KiB\n", idle,
-	       connected, loaded);
+	printf("memory:\n  broker RSS idle %ld KiB, with %zu clients connected %ld KiB "
+	       "(monitor %ld KiB, zygote %ld KiB)\n", idle, connected, loaded,
+	       proc_kb(brigd_pid, "status", "VmRSS"), proc_kb(zygote, "status", "VmRSS"));
 	printf("  private memory of one warm worker (smaps_rollup Private_*): %ld KiB\n",
 	       worker_private);
 }
