@@ -146,6 +146,7 @@ struct client {
 	pid_t pid;
 	gid_t groups[64];               /* primary and supplementary (SO_PEERGROUPS) */
 	size_t group_count;
+	bool groups_incomplete;         /* more than fit: no path checks for it */
 	bool greeted;
 	bool closing;
 	uint64_t partial_since;         /* a frame began arriving then; 0: none */
@@ -1208,9 +1209,10 @@ static bool handler_known(const struct broker *b, const char *name)
  * Could the client itself open path with this access?  Asked of the root
  * monitor, which checks in a child that takes on the client's uid and
  * groups, so that brigd never grants a path the client could not reach
- * (invariant 2, no confused deputy).
+ * (invariant 2, no confused deputy).  0 if it could, else -errno
+ * (-ETIMEDOUT: the check took too long).
  */
-static bool client_can_access(const struct client *c, const char *path, uint32_t access)
+static int client_can_access(const struct client *c, const char *path, uint32_t access)
 {
 	int mode = 0;
 
@@ -1221,9 +1223,9 @@ static bool client_can_access(const struct client *c, const char *path, uint32_t
 	if (access & SPEC_ACCESS_EXEC)
 		mode |= X_OK;
 	if (c->uid == 0)
-		return true;
+		return 0;
 	return monitor_check_access(c->broker->monitor, c->uid, c->gid, c->groups, c->group_count,
-				    path, mode) == 0;
+				    path, mode);
 }
 
 /*
@@ -1258,7 +1260,26 @@ static int job_check_descriptors(struct client *c, uint32_t job_id,
 			/* A path inside the job's private tmpfs is no host path. */
 			if (layer.paths[k].kind == SPEC_PATH_TMPFS)
 				continue;
-			if (!client_can_access(c, layer.paths[k].path, layer.paths[k].access)) {
+			int access_r;
+
+			/* Checked with fewer groups than the client has, a path a
+			 * group is denied (mode, ACL) would pass: no check at all. */
+			if (c->groups_incomplete && c->uid != 0) {
+				client_error(c, true, job_id, BRIG_ERROR_DENIED,
+					     "%s: uid %u is in more supplementary groups than brig can "
+					     "check a path with (63), so brig grants it no path", text,
+					     (unsigned)c->uid);
+				return -1;
+			}
+			access_r = client_can_access(c, layer.paths[k].path, layer.paths[k].access);
+			if (access_r == -ETIMEDOUT) {
+				client_error(c, true, job_id, BRIG_ERROR_DENIED,
+					     "%s: checking whether uid %u can access this path took too "
+					     "long (a slow or hung filesystem?), so brig will not grant it",
+					     text, (unsigned)c->uid);
+				return -1;
+			}
+			if (access_r < 0) {
 				client_error(c, true, job_id, BRIG_ERROR_DENIED,
 					     "%s: uid %u cannot access this path itself, so brig will "
 					     "not grant it", text, (unsigned)c->uid);
@@ -1715,6 +1736,8 @@ static void broker_accept(evutil_socket_t fd, short what, void *arg)
 			c->group_count = 1;
 			if (getsockopt(cfd, SOL_SOCKET, SO_PEERGROUPS, c->groups + 1, &glen) == 0)
 				c->group_count += glen / sizeof(gid_t);
+			else
+				c->groups_incomplete = true;   /* ERANGE: in more than 63 */
 		}
 		LIST_INIT(&c->jobs);
 		LIST_INIT(&c->kept);

@@ -24,6 +24,7 @@ struct chan {
 	struct event *read_ev;
 	struct event *write_ev;
 	STAILQ_HEAD(, chan_out) queue;
+	size_t queued;                  /* records in queue */
 	chan_record_fn on_record;
 	chan_close_fn on_close;
 	void *arg;
@@ -166,6 +167,7 @@ static void chan_write_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		STAILQ_REMOVE_HEAD(&ch->queue, link);
+		ch->queued--;
 		for (size_t i = 0; i < out->nfds; i++)
 			close(out->fds[i]);
 		free(out);
@@ -258,8 +260,14 @@ int chan_send_fds(struct chan *ch, const void *frame, size_t len, const int *fds
 	out->len = len;
 	memcpy(out->data, frame, len);
 	STAILQ_INSERT_TAIL(&ch->queue, out, link);
+	ch->queued++;
 	event_add(ch->write_ev, NULL);
 	return 0;
+}
+
+size_t chan_queued(const struct chan *ch)
+{
+	return ch->queued;
 }
 
 int chan_send(struct chan *ch, const void *frame, size_t len, int pass_fd)

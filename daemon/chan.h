@@ -41,6 +41,8 @@ void chan_set_callbacks(struct chan *ch, chan_record_fn on_record, chan_close_fn
  * full.  0 or -errno.
  */
 int chan_send(struct chan *ch, const void *frame, size_t len, int pass_fd);
+/* Records waiting for the peer to read (the socket was full). */
+size_t chan_queued(const struct chan *ch);
 /* The same with up to CHAN_MAX_FDS descriptors. */
 int chan_send_fds(struct chan *ch, const void *frame, size_t len, const int *fds, size_t nfds);
 

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <sys/vfs.h>
 #include <stdint.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -28,6 +29,35 @@ static const char *file_kind(mode_t mode)
 	return "not a regular file (an eventfd, epoll or other special descriptor)";
 }
 
+static bool pseudo_filesystem(int fd)
+{
+	static const unsigned long magics[] = {
+		0x6e736673,     /* nsfs */
+		0x9fa0,         /* proc */
+		0x62656572,     /* sysfs */
+		0x64626720,     /* debugfs */
+		0x74726163,     /* tracefs */
+		0x73636673,     /* securityfs */
+		0x27e0eb,       /* cgroup */
+		0x63677270,     /* cgroup2 */
+		0xcafe4a11,     /* bpf */
+		0x50494446,     /* pidfs */
+		0x09041934,     /* anon_inode_fs */
+		0x42494e4d,     /* binfmt_misc */
+		0x6165676c,     /* pstore */
+		0xde5e81e4,     /* efivarfs */
+		0x1cd1,         /* devpts */
+	};
+	struct statfs fs;
+
+	if (fstatfs(fd, &fs) < 0)
+		return true;   /* cannot tell: not taken */
+	for (size_t i = 0; i < sizeof(magics) / sizeof(magics[0]); i++)
+		if ((unsigned long)fs.f_type == magics[i])
+			return true;
+	return false;
+}
+
 int input_fd_check(int fd, bool for_stdin, uint64_t limit, char *why, size_t why_size)
 {
 	struct stat st;
@@ -42,6 +72,13 @@ int input_fd_check(int fd, bool for_stdin, uint64_t limit, char *why, size_t why
 	 * client's filesystem: never hand one to a job. */
 	if (flags & O_PATH) {
 		snprintf(why, why_size, "the passed descriptor is an O_PATH descriptor, not an open file");
+		return -EPERM;
+	}
+	/* Regular files of pseudo filesystems are handles on the host (a
+	 * namespace, a process, a kernel object): not inputs. */
+	if (S_ISREG(st.st_mode) && pseudo_filesystem(fd)) {
+		snprintf(why, why_size, "the passed descriptor is a file of a kernel pseudo "
+					"filesystem (proc, sysfs, nsfs, cgroup, ...), not an input");
 		return -EPERM;
 	}
 	if (!S_ISREG(st.st_mode) && !(for_stdin && S_ISFIFO(st.st_mode))) {
@@ -61,12 +98,16 @@ int input_fd_check(int fd, bool for_stdin, uint64_t limit, char *why, size_t why
 		return -EFBIG;
 	}
 	/* A program gets the descriptor itself as its stdin: it must not be
-	 * able to change the client's file through it. */
+	 * able to change the client's file through it, not its bytes, its
+	 * size (the client's own mapping would fault) or its seals. */
 	if (for_stdin && (flags & O_ACCMODE) != O_RDONLY) {
+		const int all = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+
 		seals = fcntl(fd, F_GET_SEALS);
-		if (seals < 0 || !(seals & F_SEAL_WRITE)) {
+		if (seals < 0 || (seals & all) != all) {
 			snprintf(why, why_size, "the passed stdin is open for writing; pass it "
-						"read-only or seal it (F_SEAL_WRITE)");
+						"read-only, or a memfd sealed with F_SEAL_WRITE, "
+						"F_SEAL_SHRINK, F_SEAL_GROW and F_SEAL_SEAL");
 			return -EPERM;
 		}
 	}

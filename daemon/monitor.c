@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -34,7 +35,9 @@
 /* How long zygotes may take to exit after the broker, then SIGKILL. */
 #define MONITOR_ZYGOTE_GRACE_USEC 5000000
 /* An access check that takes longer (a hung network mount) is a no. */
-#define MONITOR_ACCESS_TIMEOUT_SEC 5
+/* An access check that takes longer (a path on a hung or slow filesystem)
+ * is killed and answered ETIMEDOUT: the broker waits for the answer. */
+#define MONITOR_ACCESS_TIMEOUT_MS 1000
 
 struct monitor {
 	struct config *cfg;
@@ -164,10 +167,22 @@ static bool zygote_forget(struct monitor *m, pid_t pid)
 	return false;
 }
 
+static void broker_misbehaved(struct monitor *m, const char *fmt, ...);
+
+/* Reports the broker does not read pile up here, with their fds (each a
+ * zygote kept alive): a broker this far behind is not served, it is ended. */
+#define MONITOR_MAX_QUEUED 64
+
 static void monitor_send(struct monitor *m, int packed, int pass_fd)
 {
 	int r = packed;
 
+	if (r == 0 && m->broker && chan_queued(m->broker) >= MONITOR_MAX_QUEUED) {
+		msgpack_sbuffer_clear(&m->sb);
+		broker_misbehaved(m, "it leaves %d of the monitor's reports unread",
+				  MONITOR_MAX_QUEUED);
+		return;
+	}
 	if (r == 0 && m->broker)
 		r = chan_send(m->broker, m->sb.data, m->sb.size, pass_fd);
 	msgpack_sbuffer_clear(&m->sb);
@@ -312,7 +327,7 @@ static int monitor_on_record(struct chan *ch, const uint8_t *body, size_t len, i
 			break;
 		msg_close(&in);
 		monitor_on_zygote_start(m, &req);
-		return 0;
+		return m->broker ? 0 : -1;   /* ended if it reads nothing we send */
 	}
 	case MSG_MONITOR_ZYGOTE_KILL: {
 		struct msg_monitor_zygote_kill req;
@@ -361,31 +376,53 @@ static void monitor_on_close(struct chan *ch, int err, void *arg)
 	m->broker = NULL;
 }
 
-/* In a child with the client's identity: could it reach the path itself? */
+/*
+ * In a child with the client's identity: could it reach the path itself?
+ * Only the effective ids (and the groups) are the client's: faccessat
+ * with AT_EACCESS checks those, while the real and saved uid stay root,
+ * so that the client cannot signal (stop, kill) the child; its signal
+ * handlers are the default ones, not libevent's, which would write to
+ * the monitor's own signal pipe.  The monitor waits MONITOR_ACCESS_TIMEOUT_MS
+ * at most, then kills it.
+ */
 static int64_t access_check(const struct msg_monitor_access *req)
 {
 	gid_t groups[BRIG_GROUPS_MAX];
-	int status;
+	struct pollfd pfd = { .events = POLLIN };
+	int status, r;
 	pid_t pid;
 
-	if (req->uid == 0)
-		return faccessat(AT_FDCWD, req->path, (int)req->mode, AT_EACCESS) == 0 ? 0 : errno;
 	for (size_t i = 0; i < req->group_count; i++)
 		groups[i] = req->groups[i];
 	pid = fork();
 	if (pid < 0)
 		return errno;
 	if (pid == 0) {
-		alarm(MONITOR_ACCESS_TIMEOUT_SEC);
-		if (setgroups(req->group_count, groups) < 0 ||
-		    setresgid(req->gid, req->gid, req->gid) < 0 ||
-		    setresuid(req->uid, req->uid, req->uid) < 0)
+		sigset_t none;
+
+		for (int sig = 1; sig < NSIG; sig++)
+			if (sig != SIGKILL && sig != SIGSTOP)
+				signal(sig, SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (setgroups(req->group_count, groups) < 0 || setresgid(-1, req->gid, -1) < 0 ||
+		    setresuid(-1, req->uid, -1) < 0)
 			_exit(2);
 		_exit(faccessat(AT_FDCWD, req->path, (int)req->mode, AT_EACCESS) == 0 ? 0 : 1);
 	}
+	pfd.fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	do
+		r = pfd.fd >= 0 ? poll(&pfd, 1, MONITOR_ACCESS_TIMEOUT_MS) : 1;
+	while (r < 0 && errno == EINTR);
+	if (pfd.fd >= 0)
+		close(pfd.fd);
+	if (r == 0)
+		kill(pid, SIGKILL);
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return errno;
+	if (r == 0)
+		return ETIMEDOUT;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	return WIFEXITED(status) && WEXITSTATUS(status) == 1 ? EACCES : EPERM;

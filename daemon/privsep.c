@@ -368,8 +368,10 @@ int monitor_check_access(struct monitor_link *l, uid_t uid, gid_t gid, const gid
 
 	if (strlen(path) > BRIG_ACCESS_PATH_MAX || path[0] != '/')
 		return -ENAMETOOLONG;
+	/* The broker holds at most 64 (a client in more gets no path checks:
+	 * fewer groups can mean more access, with group-deny modes or ACLs). */
 	if (group_count > BRIG_GROUPS_MAX)
-		group_count = BRIG_GROUPS_MAX;   /* fewer groups: never more access */
+		return -E2BIG;
 	for (size_t i = 0; i < group_count; i++)
 		m.groups[i] = groups[i];
 	m.group_count = group_count;

@@ -396,6 +396,15 @@ START_TEST(test_exec_stdin_fd)
 	exec_fd(&d, wc, 2, fd, &res);
 	assert_refused(&res, BRIG_ERROR_DENIED, "open for writing", "stdin opened O_RDWR");
 	close(fd);
+	/* So would a memfd sealed against writes only: the program could
+	 * still truncate it under the client's own mapping, or seal it. */
+	fd = memfd_create("check-stdin-write-seal", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, data, 100), 100);
+	ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE), 0);
+	exec_fd(&d, wc, 2, fd, &res);
+	assert_refused(&res, BRIG_ERROR_DENIED, "F_SEAL_GROW", "stdin memfd sealed F_SEAL_WRITE only");
+	close(fd);
 	free(data);
 	brigd_stop(&d);
 }
@@ -461,6 +470,27 @@ START_TEST(test_refused_descriptors)
 	assert_refused(&res, BRIG_ERROR_DENIED, "a character device", "/dev/null");
 	close(fd);
 
+	/* A namespace, a /proc or /sys file: "regular" files that are handles
+	 * on the host, never inputs. */
+	{
+		static const char *const pseudo[] = { "/proc/self/ns/net", "/proc/self/status",
+						      "/sys/kernel/mm/transparent_hugepage/enabled" };
+		static const char *const ls0[] = { "readlink", "/proc/self/fd/0" };
+
+		for (size_t i = 0; i < sizeof(pseudo) / sizeof(pseudo[0]); i++) {
+			fd = open(pseudo[i], O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				continue;
+			call_fd(&d, "digest", NULL, fd, &res);
+			assert_refused(&res, BRIG_ERROR_DENIED, "pseudo filesystem", pseudo[i]);
+			exec_fd(&d, ls0, 2, fd, &res);
+			E2E_ASSERT(strstr(res.out, "net:[") == NULL,
+				   "a job holds the host's namespace %s: %s", pseudo[i], res.out);
+			assert_refused(&res, BRIG_ERROR_DENIED, "pseudo filesystem", pseudo[i]);
+			close(fd);
+		}
+	}
+
 	fd = open(secret, O_WRONLY | O_CLOEXEC);
 	ck_assert_int_ge(fd, 0);
 	call_fd(&d, "digest", NULL, fd, &res);
@@ -474,7 +504,8 @@ START_TEST(test_refused_descriptors)
 	close(pair[0]);
 	close(pair[1]);
 
-	E2E_ASSERT(!proc_has_fd_to(d.pid, dir_path) && !proc_has_fd_to(d.pid, secret),
+	E2E_ASSERT(!proc_has_fd_to(d.broker_pid, dir_path) &&
+		   !proc_has_fd_to(d.broker_pid, secret),
 		   "the broker still holds a refused descriptor");
 	brigd_stop(&d);
 }
