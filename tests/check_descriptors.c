@@ -1900,6 +1900,22 @@ static void unprivileged_without_group(const struct unprivileged_run *run, struc
 	job_free(&grp);
 }
 
+/* In more supplementary groups than SO_PEERGROUPS hands brigd (63): a
+ * path checked with fewer groups could pass where a group is denied, so
+ * such a client gets no path at all, and says so; other jobs still run. */
+static void unprivileged_many_groups(const struct unprivileged_run *run, struct brig_client *c)
+{
+	struct job path = { 0 }, plain = { 0 };
+
+	sh_async(c, &path, "ro with 70 groups", "", "true", run->legit + 1);
+	sh_async(c, &plain, "no path with 70 groups", "", "echo ok", NULL);
+	wait_jobs(c);
+	expect_rejected(&path, BRIG_ERROR_DENIED, "supplementary groups");
+	expect_exit(&plain, 0);
+	job_free(&path);
+	job_free(&plain);
+}
+
 START_TEST(test_unprivileged_client)
 {
 	static const char *const optional[] = { "/bin", "/sbin", "/lib", "/lib64" };
@@ -1940,6 +1956,15 @@ START_TEST(test_unprivileged_client)
 	failures = run_unprivileged(&run, &group, 1, unprivileged_with_group);
 	CHECK(failures == 0, "the unprivileged client (uid %d, groups %d) saw %d failed check(s), "
 	      "printed above", NOBODY_ID, CLIENT_GROUP, failures);
+	{
+		gid_t many[70];
+
+		for (size_t i = 0; i < 70; i++)
+			many[i] = (gid_t)(20000 + i);
+		failures = run_unprivileged(&run, many, 70, unprivileged_many_groups);
+		CHECK(failures == 0, "the client in 70 groups saw %d failed check(s), printed "
+		      "above", failures);
+	}
 	failures = run_unprivileged(&run, NULL, 0, unprivileged_without_group);
 	CHECK(failures == 0, "the unprivileged client without groups saw %d failed check(s), "
 	      "printed above", failures);
