@@ -131,7 +131,8 @@ static int drop_identity(uid_t uid, gid_t gid, unsigned flags)
 	/* Without CAP_SETPCAP (an unprivileged caller outside any user
 	 * namespace of its own) the bounding set and securebits stay; it holds
 	 * no capability to lose, and no_new_privs keeps it from gaining one. */
-	for (int cap = 0; !(flags & SANDBOX_UNPRIVILEGED) && cap <= last; cap++)
+	for (int cap = 0; !(flags & (SANDBOX_UNPRIVILEGED | SANDBOX_BOUNDING_EMPTY)) && cap <= last;
+	     cap++)
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
 			return -errno;
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
@@ -560,15 +561,20 @@ int sandbox_enter_template(const struct spec *s, int channel_fd, enum sandbox_st
 	*step = SANDBOX_STEP_IDENTITY;
 	if (setgroups(0, NULL) < 0)
 		return -errno;
-	for (int cap = 0; cap <= last; cap++)
-		if (!(cap < 32 && (keep & (1u << cap))) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 &&
-		    errno != EINVAL)
-			return -errno;
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		return -errno;
 	memset(data, 0, sizeof(data));
 	data[0].effective = data[0].permitted = keep;
 	if (syscall(SYS_capset, &header, data) < 0)
+		return -errno;
+	/* The whole bounding set, the three kept ones too (it bounds what an
+	 * execve could grant, not what we hold): each worker inherits it
+	 * empty and need not drop the ~40 capabilities one by one.  SETPCAP,
+	 * which dropping needs, last. */
+	for (int cap = 0; cap <= last; cap++)
+		if (cap != CAP_SETPCAP && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+			return -errno;
+	if (prctl(PR_CAPBSET_DROP, CAP_SETPCAP, 0, 0, 0) < 0)
 		return -errno;
 	*step = SANDBOX_STEP_NO_NEW_PRIVS;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
@@ -577,6 +583,24 @@ int sandbox_enter_template(const struct spec *s, int channel_fd, enum sandbox_st
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		return -errno;
 	return 0;
+}
+
+/* Signals not at their default disposition in the template (bit sig). */
+static uint64_t template_signals;
+static bool template_signals_known;
+
+void sandbox_template_signals_settled(void)
+{
+	template_signals = 0;
+	for (int sig = 1; sig < NSIG && sig < 64; sig++) {
+		struct sigaction sa;
+
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		if (sigaction(sig, NULL, &sa) < 0 || sa.sa_handler != SIG_DFL)
+			template_signals |= 1ull << sig;
+	}
+	template_signals_known = NSIG <= 65;
 }
 
 int sandbox_enter_from_template(const struct spec *s, uid_t uid,
@@ -590,7 +614,8 @@ int sandbox_enter_from_template(const struct spec *s, uid_t uid,
 	*step = SANDBOX_STEP_SIGNALS;
 	sigemptyset(&none);
 	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
+		if (sig != SIGKILL && sig != SIGSTOP &&
+		    (!template_signals_known || sig >= 64 || (template_signals & (1ull << sig))))
 			signal(sig, SIG_DFL);
 	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
 		return -errno;
@@ -598,5 +623,5 @@ int sandbox_enter_from_template(const struct spec *s, uid_t uid,
 	*step = SANDBOX_STEP_FDS;
 	if ((r = setup_fds(channel_fd)) < 0)
 		return r;
-	return enter_own(s, uid, filter, 0, step, err, sizeof(err));
+	return enter_own(s, uid, filter, SANDBOX_BOUNDING_EMPTY, step, err, sizeof(err));
 }

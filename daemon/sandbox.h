@@ -76,6 +76,7 @@ enum sandbox_flags {
 	SANDBOX_KEEP_GROUPS = 1u << 0,  /* setgroups is denied (unprivileged user namespace) */
 	SANDBOX_UNPRIVILEGED = 1u << 1, /* no CAP_SETPCAP: bounding set, securebits stay */
 	SANDBOX_NO_PARENT_DEATH_SIGNAL = 1u << 2,
+	SANDBOX_BOUNDING_EMPTY = 1u << 3, /* a template emptied the bounding set already */
 	SANDBOX_NO_REPORTER = 1u << 3,  /* a violation just kills with SIGSYS */
 };
 
@@ -129,6 +130,13 @@ int sandbox_enter_template(const struct spec *s, int channel_fd, enum sandbox_st
  * template's channel at WORKER_CHANNEL_FD), then rlimits, uid, no
  * capabilities, Landlock, seccomp, as in sandbox_enter().
  */
+/*
+ * In a template, once its own signal set-up is done: remember which
+ * signals are not at their default disposition, so that each worker
+ * resets those only (a sigaction call per signal adds up per worker).
+ */
+void sandbox_template_signals_settled(void);
+
 int sandbox_enter_from_template(const struct spec *s, uid_t uid,
 				const struct sandbox_filter *filter, int channel_fd,
 				enum sandbox_step *step);

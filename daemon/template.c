@@ -301,6 +301,7 @@ void template_main(const struct config *cfg, const struct profile_config *profil
 	sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0)
 		_exit(WORKER_EXIT_SANDBOX + SANDBOX_STEP_SIGNALS);
+	sandbox_template_signals_settled();
 
 	for (;;) {
 		struct pollfd fds[2] = {
