@@ -12,6 +12,7 @@
 
 #include "chan.h"
 #include "sandbox/cgroup.h"
+#include "sandbox/seccomp.h"
 #include "msg.h"
 #include "template.h"
 #include "util.h"
@@ -302,6 +303,18 @@ void template_main(const struct config *cfg, const struct profile_config *profil
 	if (sfd < 0)
 		_exit(WORKER_EXIT_SANDBOX + SANDBOX_STEP_SIGNALS);
 	sandbox_template_signals_settled();
+	/*
+	 * A deny-list filter allows all the template still does (fork, wait,
+	 * setresuid, kill, its channels, /proc): loaded here once, every
+	 * worker is born under it instead of compiling (JIT) its own copy.
+	 * An allow-list (parser) would refuse the template's own calls: its
+	 * workers load it themselves.
+	 */
+	if (profile->spec.seccomp_mode == SPEC_SECCOMP_DENYLIST) {
+		if (seccomp_load_prog(&filter->prog) < 0)
+			_exit(WORKER_EXIT_SANDBOX + SANDBOX_STEP_SECCOMP);
+		t.filter = NULL;
+	}
 
 	for (;;) {
 		struct pollfd fds[2] = {

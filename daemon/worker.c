@@ -787,7 +787,14 @@ void worker_main_from_template(const struct config *cfg, const struct profile_co
 		_exit(WORKER_EXIT_SANDBOX + (int)step);
 	if (limit_tasks(profile) < 0)
 		_exit(WORKER_EXIT_SANDBOX + SANDBOX_STEP_RLIMITS);
-	if (sandbox_load_seccomp(&profile->spec, filter) < 0)
+	/* No filter: the template is under it already, and so are we; the
+	 * violation reporter is ours to install all the same. */
+	if (!filter) {
+		if (profile->spec.seccomp_action == SPEC_SECCOMP_KILL &&
+		    seccomp_install_reporter(WORKER_CHANNEL_FD) < 0)
+			_exit(WORKER_EXIT_SANDBOX + SANDBOX_STEP_SECCOMP);
+	} else if (sandbox_load_seccomp(&profile->spec, filter) < 0) {
 		_exit(WORKER_EXIT_SANDBOX + SANDBOX_STEP_SECCOMP);
+	}
 	worker_serve(cfg, profile, plugins);
 }
