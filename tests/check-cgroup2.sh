@@ -83,13 +83,13 @@ B=/bin/busybox
 \$B mount -t sysfs sysfs /sys
 \$B mount -t devtmpfs devtmpfs /dev
 # No modules.dep here: load in passes until every module is in.
-todo="$modules"
+pending="$modules"
 for pass in 1 2 3 4 5; do
 	left=
-	for m in \$todo; do \$B insmod /mod/\$m.ko 2>/dev/null || left="\$left \$m"; done
-	todo=\$left
+	for m in \$pending; do \$B insmod /mod/\$m.ko 2>/dev/null || left="\$left \$m"; done
+	pending=\$left
 done
-[ -z "\$todo" ] || echo "brig-vm: cannot load modules:\$todo"
+[ -z "\$pending" ] || echo "brig-vm: cannot load modules:\$pending"
 opts=trans=virtio,version=9p2000.L,msize=262144
 if \$B mount -t 9p -o \$opts,ro,cache=loose hostroot /host; then
 	for d in /tmp /run /var/tmp; do \$B mount -t tmpfs tmpfs /host\$d; done
